@@ -1,0 +1,56 @@
+"""App factories for uvicorn: configure logs and telemetry for the process, build the app.
+
+uvicorn calls these in each worker process, so each worker sets up its own exporters.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+from lookout_demo import __version__
+from lookout_demo.settings import (
+    CommonSettings,
+    get_payments_settings,
+    get_shop_settings,
+)
+from lookout_demo.telemetry.logs import configure_logging
+from lookout_demo.telemetry.otel import Telemetry, setup_telemetry
+
+__all__ = ["payments", "shop"]
+
+
+def _process_telemetry(settings: CommonSettings) -> Telemetry | None:
+    telemetry = None
+    if settings.telemetry_enabled:
+        telemetry = setup_telemetry(settings.service_name, __version__, settings.environment)
+        LoggingInstrumentor().instrument(
+            tracer_provider=telemetry.tracer_provider, set_logging_format=False
+        )
+    configure_logging(
+        settings.service_name,
+        level=settings.log_level,
+        success_sample_rate=settings.log_success_sample_rate,
+        extra_handlers=telemetry.log_handlers if telemetry else (),
+    )
+    # httpx logs every request at INFO; the client spans already record them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return telemetry
+
+
+def shop() -> FastAPI:
+    """Build the shop for uvicorn."""
+    from lookout_demo.shop.app import create_app  # noqa: PLC0415
+
+    settings = get_shop_settings()
+    return create_app(settings, telemetry=_process_telemetry(settings))
+
+
+def payments() -> FastAPI:
+    """Build the payments service for uvicorn."""
+    from lookout_demo.payments.app import create_app  # noqa: PLC0415
+
+    settings = get_payments_settings()
+    return create_app(settings, telemetry=_process_telemetry(settings))

@@ -1,0 +1,1 @@
+"""The payments service: authorises and captures payments, with configurable failures."""

@@ -1,0 +1,1 @@
+"""The shop service: catalog, carts, checkout and login."""

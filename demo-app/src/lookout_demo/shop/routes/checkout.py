@@ -1,0 +1,196 @@
+"""Checkout and orders: reserve stock, take payment through the payments service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import delete, select, update
+
+from lookout_demo.shop.deps import CurrentUser, DbSession, State
+from lookout_demo.shop.models import CartItem, Order, OrderItem, Product
+from lookout_demo.shop.payments_client import PaymentsUnavailableError
+from lookout_demo.shop.routes.carts import load_cart
+from lookout_demo.web.errors import ApiError
+
+__all__ = ["OrderOut", "router"]
+
+router = APIRouter(tags=["checkout"])
+log = logging.getLogger("lookout_demo.orders")
+
+
+class Payment(BaseModel):
+    """How the customer pays."""
+
+    method: Literal["card", "paypal", "gift_card"]
+    card_number: str | None = Field(default=None, pattern=r"^[0-9 -]{12,23}$")
+
+    @model_validator(mode="after")
+    def _card_needs_number(self) -> Payment:
+        if self.method == "card" and not self.card_number:
+            msg = "card_number is required when method is 'card'"
+            raise ValueError(msg)
+        return self
+
+
+class CheckoutIn(BaseModel):
+    """A checkout request."""
+
+    cart_id: str = Field(min_length=1, max_length=64)
+    payment: Payment
+
+
+class OrderLine(BaseModel):
+    """A line of an order."""
+
+    product_id: int
+    quantity: int
+    unit_price_cents: int
+
+
+class OrderOut(BaseModel):
+    """An order as the API shows it."""
+
+    id: str
+    status: str
+    total_cents: int
+    payment_method: str
+    created_at: datetime
+    items: list[OrderLine]
+
+
+def _out(order: Order) -> OrderOut:
+    return OrderOut(
+        id=order.id,
+        status=order.status,
+        total_cents=order.total_cents,
+        payment_method=order.payment_method,
+        created_at=order.created_at,
+        items=[
+            OrderLine(
+                product_id=i.product_id, quantity=i.quantity, unit_price_cents=i.unit_price_cents
+            )
+            for i in order.items
+        ],
+    )
+
+
+@router.post("/api/checkout", status_code=201)
+async def checkout(
+    body: CheckoutIn, user: CurrentUser, session: DbSession, state: State
+) -> OrderOut:
+    """Turn a cart into a paid order, or say why it could not be paid."""
+    cart = await load_cart(session, body.cart_id)
+    if not cart.items:
+        raise ApiError(409, "cart_empty", f"cart {cart.id!r} has no items to check out")
+    ids = [item.product_id for item in cart.items]
+    products = {
+        p.id: p
+        for p in (await session.execute(select(Product).where(Product.id.in_(ids)))).scalars()
+    }
+    # Reserve stock and write the order in one transaction: a conditional decrement per
+    # line, so two checkouts can never oversell and nothing is half-written on failure.
+    for item in cart.items:
+        reserved = await session.execute(
+            update(Product)
+            .where(Product.id == item.product_id, Product.stock >= item.quantity)
+            .values(stock=Product.stock - item.quantity)
+        )
+        if reserved.rowcount != 1:  # type: ignore[attr-defined]
+            await session.rollback()
+            raise ApiError(
+                409,
+                "insufficient_stock",
+                f"product {item.product_id} no longer has {item.quantity} in stock",
+            )
+    order = Order(
+        user_id=user.id,
+        status="pending",
+        payment_method=body.payment.method,
+        total_cents=sum(products[i.product_id].price_cents * i.quantity for i in cart.items),
+        items=[
+            OrderItem(
+                product_id=i.product_id,
+                quantity=i.quantity,
+                unit_price_cents=products[i.product_id].price_cents,
+            )
+            for i in cart.items
+        ],
+    )
+    session.add(order)
+    await session.commit()
+
+    card = body.payment.card_number
+    digits = "".join(ch for ch in card if ch.isdigit()) if card else None
+    try:
+        auth = await state.payments.authorize(
+            order_id=order.id,
+            amount_cents=order.total_cents,
+            method=body.payment.method,
+            card_number=digits,
+        )
+        if auth.status == "authorized":
+            await state.payments.capture(auth.id)
+    except PaymentsUnavailableError as exc:
+        await _fail(session, state, order, "payment_error")
+        log.error("payment service failed", extra={"order_id": order.id, "error": str(exc)})
+        raise ApiError(
+            502,
+            "payments_unavailable",
+            "the payments service did not answer; the order was not charged, try again",
+            order_id=order.id,
+        ) from exc
+    if auth.status != "authorized":
+        await _fail(session, state, order, "payment_declined")
+        log.info(
+            "payment declined",
+            extra={"order_id": order.id, "decline_reason": auth.decline_reason},
+        )
+        raise ApiError(
+            402,
+            "payment_declined",
+            f"the payment was declined ({auth.decline_reason or 'no reason given'})",
+            order_id=order.id,
+        )
+    order.status = "paid"
+    order.payment_id = auth.id
+    await session.execute(delete(CartItem).where(CartItem.cart_id == cart.id))
+    await session.commit()
+    if state.metrics is not None:
+        business = state.metrics.business
+        business.orders.labels("paid").inc()
+        business.order_value.observe(order.total_cents / 100)
+        business.revenue.inc(order.total_cents / 100)
+        for line in order.items:
+            business.items_sold.labels(products[line.product_id].category).inc(line.quantity)
+    log.info(
+        "order paid",
+        extra={"order_id": order.id, "total_cents": order.total_cents, "items": len(order.items)},
+    )
+    return _out(order)
+
+
+async def _fail(session: DbSession, state: State, order: Order, status: str) -> None:
+    """Mark an order failed and give its reserved stock back, in one transaction."""
+    for item in order.items:
+        await session.execute(
+            update(Product)
+            .where(Product.id == item.product_id)
+            .values(stock=Product.stock + item.quantity)
+        )
+    order.status = status
+    await session.commit()
+    if state.metrics is not None:
+        state.metrics.business.orders.labels(status).inc()
+
+
+@router.get("/api/orders/{order_id}")
+async def get_order(order_id: str, user: CurrentUser, session: DbSession) -> OrderOut:
+    """Show one of the logged-in user's orders."""
+    order = await session.get(Order, order_id)
+    if order is None or order.user_id != user.id:
+        raise ApiError(404, "order_not_found", f"order {order_id!r} does not exist")
+    return _out(order)

@@ -1,0 +1,1 @@
+"""Storage shared by both services: the SQL database and the cache."""

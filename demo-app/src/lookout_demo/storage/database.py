@@ -1,0 +1,174 @@
+"""The async SQLAlchemy engine, its spans, query metrics and connection-pool metrics.
+
+SQLite (aiosqlite, WAL) by default so the app runs with zero set-up; Postgres (asyncpg)
+when ``DATABASE_URL`` points at one. Every statement is timed by SQL operation, the pool is
+measured on each checkout and checkin, and the time to get a connection is observed per
+session, with the trace id as exemplar.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from lookout_demo.telemetry.metrics import DbMetrics, current_exemplar
+from lookout_demo.web.errors import ApiError
+
+__all__ = ["Database", "sql_operation"]
+
+log = logging.getLogger(__name__)
+
+_OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK"})
+
+
+def sql_operation(statement: str) -> str:
+    """Name a statement's operation for a metric label (a small fixed set, else OTHER)."""
+    head = statement.lstrip().split(None, 1)
+    word = head[0].upper() if head else ""
+    return word if word in _OPERATIONS else "OTHER"
+
+
+class Database:
+    """One engine and session factory, instrumented."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        pool_timeout_seconds: float = 5.0,
+        slow_query_seconds: float = 0.5,
+        metrics: DbMetrics | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if not self.is_sqlite:
+            kwargs |= {
+                "pool_size": pool_size,
+                "max_overflow": max_overflow,
+                "pool_timeout": pool_timeout_seconds,
+            }
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.metrics = metrics
+        self.slow_query_seconds = slow_query_seconds
+        sync_engine = self.engine.sync_engine
+        if self.is_sqlite:
+            event.listen(sync_engine, "connect", _sqlite_pragmas)
+        if tracer_provider is not None:
+            # EngineTracer is what SQLAlchemyInstrumentor().instrument(engine=...) builds; the
+            # instrumentor is a process-wide singleton that instruments only its first engine,
+            # and a process here may hold several (tests, shop and payments in one process).
+            EngineTracer(
+                tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+                sync_engine,
+                NoOpMeterProvider()
+                .get_meter("lookout_demo")
+                .create_up_down_counter("db.client.connections.usage"),
+            )
+        if metrics is not None:
+            self._measure(sync_engine, metrics)
+
+    def _measure(self, sync_engine: Engine, metrics: DbMetrics) -> None:
+        pool = sync_engine.pool
+        size = getattr(pool, "size", None)
+        if callable(size):
+            metrics.pool_size.set(size())
+
+        def update_pool(*_: object) -> None:
+            for gauge, reading in (
+                (metrics.pool_checked_out, "checkedout"),
+                (metrics.pool_overflow, "overflow"),
+            ):
+                value = getattr(pool, reading, None)
+                if callable(value):
+                    gauge.set(max(0, value()))
+
+        event.listen(pool, "checkout", update_pool)
+        event.listen(pool, "checkin", update_pool)
+
+        @event.listens_for(sync_engine, "before_cursor_execute")
+        def _start(conn: Any, _c: Any, _s: str, _p: Any, _ctx: Any, _many: bool) -> None:
+            conn.info.setdefault("lookout_query_start", []).append(time.perf_counter())
+
+        @event.listens_for(sync_engine, "after_cursor_execute")
+        def _end(conn: Any, _c: Any, statement: str, _p: Any, _ctx: Any, _many: bool) -> None:
+            started = conn.info["lookout_query_start"].pop()
+            seconds = time.perf_counter() - started
+            operation = sql_operation(statement)
+            metrics.query_duration.labels(operation).observe(seconds, exemplar=current_exemplar())
+            if seconds >= self.slow_query_seconds:
+                log.warning(
+                    "slow query",
+                    extra={
+                        "operation": operation,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "statement": statement[:200],
+                    },
+                )
+
+        @event.listens_for(sync_engine, "handle_error")
+        def _error(ctx: Any) -> None:
+            starts = ctx.connection.info.get("lookout_query_start") if ctx.connection else None
+            if starts:
+                starts.pop()
+            metrics.query_errors.labels(sql_operation(ctx.statement or "")).inc()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """Open a session with its connection already taken from the pool (wait measured)."""
+        async with self.sessions() as session:
+            started = time.perf_counter()
+            try:
+                await session.connection()
+            except PoolTimeoutError:
+                if self.metrics is not None:
+                    self.metrics.pool_timeouts.inc()
+                raise ApiError(
+                    503,
+                    "database_busy",
+                    "no database connection was free in time; retry shortly",
+                ) from None
+            if self.metrics is not None:
+                self.metrics.pool_wait.observe(
+                    time.perf_counter() - started, exemplar=current_exemplar()
+                )
+            yield session
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``; raises when the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run while one writer commits; busy_timeout waits for the lock
+    # instead of failing at once when two requests write together.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

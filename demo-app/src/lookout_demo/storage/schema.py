@@ -1,0 +1,32 @@
+"""Create a service's schema and seed it, once, even when replicas start together."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lookout_demo.storage.database import Database
+
+__all__ = ["create_schema"]
+
+
+async def create_schema(
+    db: Database,
+    metadata: MetaData,
+    *,
+    lock_id: int,
+    seed: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+) -> None:
+    """Create missing tables and seed them in one transaction.
+
+    On Postgres the transaction first takes an advisory lock, so two replicas starting at
+    once never both create or both seed; SQLite serialises writers on the file already.
+    """
+    async with db.engine.begin() as conn:
+        if not db.is_sqlite:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+        await conn.run_sync(metadata.create_all)
+        if seed is not None:
+            await seed(conn)

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by both services: middleware, errors, health, faults, lifecycle."""

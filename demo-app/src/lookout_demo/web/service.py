@@ -1,0 +1,107 @@
+"""Build a service's FastAPI app: the parts both services share, wired in one place."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import multiprocess
+
+from lookout_demo import __version__
+from lookout_demo.settings import CommonSettings
+from lookout_demo.telemetry.metrics import ServiceMetrics, multiprocess_enabled, render
+from lookout_demo.telemetry.otel import Telemetry
+from lookout_demo.web.errors import ApiError, install_error_handlers
+from lookout_demo.web.faults import FaultDependency, FaultSet, faults_router
+from lookout_demo.web.health import HealthChecker, health_router
+from lookout_demo.web.lifecycle import Lifecycle
+from lookout_demo.web.middleware import RequestMiddleware
+
+__all__ = ["build_app"]
+
+log = logging.getLogger("lookout_demo.lifecycle")
+
+#: Probes and scrapes are not traced: they would drown the traces people look for.
+UNTRACED_URLS = "/health/.*,/metrics"
+
+
+def build_app(
+    *,
+    title: str,
+    settings: CommonSettings,
+    metrics: ServiceMetrics | None,
+    telemetry: Telemetry | None,
+    health: HealthChecker,
+    routers: Sequence[APIRouter],
+    startup: Callable[[], Awaitable[None]],
+    shutdown: Callable[[], Awaitable[None]],
+) -> FastAPI:
+    """Return an app with middleware, errors, health, metrics, faults and the routers."""
+    lifecycle = Lifecycle()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await startup()
+        lifecycle.mark_started()
+        log.info(
+            "started",
+            extra={
+                "startup_seconds": round(lifecycle.startup_seconds or 0.0, 3),
+                "version": __version__,
+            },
+        )
+        try:
+            yield
+        finally:
+            await shutdown()
+            log.info("stopped")
+            if telemetry is not None:
+                telemetry.shutdown()
+            if multiprocess_enabled():
+                multiprocess.mark_process_dead(os.getpid())
+
+    app = FastAPI(title=title, version=__version__, lifespan=lifespan)
+    app.state.lifecycle = lifecycle
+    app.state.health = health
+    app.state.faults = FaultSet()
+    app.state.fault_token = (
+        settings.fault_token.get_secret_value() if settings.fault_token is not None else None
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=metrics.http if metrics is not None else None,
+        max_body_bytes=settings.max_body_bytes,
+        service=settings.service_name,
+    )
+    app.include_router(
+        health_router(
+            lifecycle=lambda request: request.app.state.lifecycle,
+            checker=lambda request: request.app.state.health,
+            max_rss_bytes=lambda _: settings.health_max_rss_bytes,
+        )
+    )
+    app.include_router(faults_router())
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        """Expose the metrics; OpenMetrics with exemplars when the scraper asks for it."""
+        if metrics is None:
+            raise ApiError(404, "not_found", "metrics are off (DEMO_TELEMETRY_ENABLED=false)")
+        body, content_type = render(metrics.registry, request.headers.get("accept"))
+        return Response(body, media_type=content_type)
+
+    for router in routers:
+        app.include_router(router, dependencies=[FaultDependency])
+    if telemetry is not None:
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=telemetry.tracer_provider,
+            excluded_urls=UNTRACED_URLS,
+            exclude_spans=["receive", "send"],
+        )
+    return app

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The one test command (`make test`): sets up what a fresh machine lacks, lints, runs every
+# test that can run here. Safe to run again; it installs only what is missing.
+#   scripts/test.sh            everything
+#   scripts/test.sh --lint     set-up and lint only
+#   scripts/test.sh -- ARGS    set-up, lint, then pytest ARGS instead of the full suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
+
+lint_only=0
+pytest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --lint) lint_only=1 ;;
+    --) shift; pytest_args=("$@"); break ;;
+    *) fail "unknown argument '$1' (see the header of scripts/test.sh)" ;;
+  esac
+  shift
+done
+
+# --- set-up: uv, Python dependencies, Debian's Prometheus and Alertmanager -----------------
+export PATH="$HOME/.local/bin:$PATH"
+if ! command -v uv >/dev/null 2>&1; then
+  step "installing uv (not found on PATH)"
+  python3 -m pip install --quiet --user uv || fail "could not install uv: install it by hand (pip install uv) and run again"
+fi
+
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq || fail "apt-get update failed: check the machine's Debian sources"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    || fail "could not install ${missing[*]}: install them with apt-get and run again"
+fi
+
+step "syncing Python dependencies (uv.lock)"
+uv sync --all-packages --locked --quiet || fail "uv.lock is out of date with a pyproject.toml: run 'uv lock' and commit it"
+
+# --- lint ------------------------------------------------------------------------------------
+step "ruff (lint, format)"
+uv run ruff check .
+uv run ruff format --check .
+step "mypy (src/ of every package)"
+uv run mypy demo-app/src
+step "yamllint"
+uv run yamllint --strict .
+step "hadolint (every Dockerfile)"
+mapfile -t dockerfiles < <(git ls-files '*Dockerfile' 'Dockerfile*')
+if [ ${#dockerfiles[@]} -gt 0 ]; then uv run hadolint "${dockerfiles[@]}"; fi
+if [ -f docker-compose.yml ]; then
+  step "compose file against the compose-spec schema"
+  uv run check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+fi
+[ "$lint_only" -eq 1 ] && exit 0
+
+# --- tests -----------------------------------------------------------------------------------
+step "pytest: unit, integration and e2e tiers (compose tests skip without a Docker engine)"
+mkdir -p test-artifacts
+set +e
+if [ ${#pytest_args[@]} -gt 0 ]; then
+  uv run pytest "${pytest_args[@]}"
+else
+  uv run pytest --junitxml=test-artifacts/junit.xml
+fi
+rc=$?
+set -e
+# pytest exits 5 when it collected nothing: that is a broken selection, not a pass.
+[ "$rc" -eq 5 ] && fail "pytest collected no tests: check the paths and -m/-k selection"
+exit "$rc"
