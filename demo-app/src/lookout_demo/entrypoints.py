@@ -19,7 +19,17 @@ from lookout_demo.settings import (
 from lookout_demo.telemetry.logs import configure_logging
 from lookout_demo.telemetry.otel import Telemetry, setup_telemetry
 
-__all__ = ["payments", "shop"]
+__all__ = ["QUIET_LOGGERS", "payments", "shop"]
+
+#: Third-party loggers held above DEBUG whatever DEMO_LOG_LEVEL says: httpx logs every
+#: request at INFO (the client spans record them already), and aiosqlite's and asyncpg's
+#: DEBUG lines carry bound query parameters (e-mail addresses, password hashes).
+QUIET_LOGGERS = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "aiosqlite": logging.INFO,
+    "asyncpg": logging.INFO,
+}
 
 
 def _process_telemetry(settings: CommonSettings) -> Telemetry | None:
@@ -35,8 +45,8 @@ def _process_telemetry(settings: CommonSettings) -> Telemetry | None:
         success_sample_rate=settings.log_success_sample_rate,
         extra_handlers=telemetry.log_handlers if telemetry else (),
     )
-    # httpx logs every request at INFO; the client spans already record them.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
     return telemetry
 
 

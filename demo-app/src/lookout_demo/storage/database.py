@@ -94,17 +94,22 @@ class Database:
         if callable(size):
             metrics.pool_size.set(size())
 
-        def update_pool(*_: object) -> None:
-            for gauge, reading in (
-                (metrics.pool_checked_out, "checkedout"),
-                (metrics.pool_overflow, "overflow"),
-            ):
-                value = getattr(pool, reading, None)
-                if callable(value):
-                    gauge.set(max(0, value()))
+        overflow = getattr(pool, "overflow", None)
 
-        event.listen(pool, "checkout", update_pool)
-        event.listen(pool, "checkin", update_pool)
+        # Counted by the events themselves: when "checkin" fires the pool still counts the
+        # connection as checked out, so reading pool.checkedout() there is one too high.
+        def checked_out(*_: object) -> None:
+            metrics.pool_checked_out.inc()
+            if callable(overflow):
+                metrics.pool_overflow.set(max(0, overflow()))
+
+        def checked_in(*_: object) -> None:
+            metrics.pool_checked_out.dec()
+            if callable(overflow):
+                metrics.pool_overflow.set(max(0, overflow()))
+
+        event.listen(pool, "checkout", checked_out)
+        event.listen(pool, "checkin", checked_in)
 
         @event.listens_for(sync_engine, "before_cursor_execute")
         def _start(conn: Any, _c: Any, _s: str, _p: Any, _ctx: Any, _many: bool) -> None:

@@ -93,31 +93,28 @@ async def checkout(
     }
     # Reserve stock and write the order in one transaction: a conditional decrement per
     # line, so two checkouts can never oversell and nothing is half-written on failure.
-    for item in cart.items:
+    lines = [(item.product_id, item.quantity) for item in cart.items]
+    for product_id, quantity in lines:
         reserved = await session.execute(
             update(Product)
-            .where(Product.id == item.product_id, Product.stock >= item.quantity)
-            .values(stock=Product.stock - item.quantity)
+            .where(Product.id == product_id, Product.stock >= quantity)
+            .values(stock=Product.stock - quantity)
         )
         if reserved.rowcount != 1:  # type: ignore[attr-defined]
             await session.rollback()
             raise ApiError(
                 409,
                 "insufficient_stock",
-                f"product {item.product_id} no longer has {item.quantity} in stock",
+                f"product {product_id} no longer has {quantity} in stock",
             )
     order = Order(
         user_id=user.id,
         status="pending",
         payment_method=body.payment.method,
-        total_cents=sum(products[i.product_id].price_cents * i.quantity for i in cart.items),
+        total_cents=sum(products[pid].price_cents * quantity for pid, quantity in lines),
         items=[
-            OrderItem(
-                product_id=i.product_id,
-                quantity=i.quantity,
-                unit_price_cents=products[i.product_id].price_cents,
-            )
-            for i in cart.items
+            OrderItem(product_id=pid, quantity=quantity, unit_price_cents=products[pid].price_cents)
+            for pid, quantity in lines
         ],
     )
     session.add(order)

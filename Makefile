@@ -1,0 +1,31 @@
+# The few targets people look for. `make test` is the one test command (CI runs it too).
+.PHONY: help up down logs test lint test-unit bench
+
+# preflight.py needs PyYAML: the project's venv has it; a plain python3 may too.
+PREFLIGHT := $(shell command -v uv >/dev/null 2>&1 && echo "uv run python" || echo python3) scripts/preflight.py
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+up: ## check host ports, start the stack, print where everything is
+	$(PREFLIGHT)
+	docker compose up -d --build --wait
+	$(PREFLIGHT) --urls
+
+down: ## stop the stack (data volumes are kept; `docker compose down --volumes` drops them)
+	docker compose down
+
+logs: ## follow the stack's logs
+	docker compose logs -f --tail=50
+
+test: ## set up what is missing, lint, run every test that can run here
+	scripts/test.sh
+
+lint: ## set up what is missing and lint only
+	scripts/test.sh --lint
+
+test-unit: ## lint, then the fast tier only (no real processes, Postgres or Redis)
+	scripts/test.sh -- -m "not integration and not e2e and not compose"
+
+bench: ## the demo app's instrumentation overhead (prints the on/off throughput ratio)
+	uv run python bench/demo_overhead.py

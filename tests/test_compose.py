@@ -1,0 +1,246 @@
+"""docker-compose.yml, .env and the Dockerfiles: the rules every service follows.
+
+No Docker engine runs here: the compose file is checked against the compose-spec JSON schema
+and cross-referenced with .env and itself; `docker compose config` runs only where Docker does
+(the `compose` marker).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_TEXT = COMPOSE_FILE.read_text(encoding="utf-8")
+SERVICES = list(yaml.safe_load(COMPOSE_TEXT)["services"])
+DOCKERFILES = sorted(
+    p.relative_to(ROOT)
+    for p in ROOT.rglob("Dockerfile")
+    if not {".venv", ".cache", "node_modules"} & set(p.parts)
+)
+# Postgres and Redis stay off the host (DESIGN.md, Ports): 5432 and 6379 are often taken there.
+UNPUBLISHED = ["postgres", "redis"]
+# Which variable of which service names another compose service that it needs.
+DEPENDENCY_URLS = [
+    ("shop", "DATABASE_URL"),
+    ("shop", "REDIS_URL"),
+    ("shop", "DEMO_PAYMENTS_URL"),
+    ("payments", "DATABASE_URL"),
+]
+# A pinned tag starts with a version of at least MAJOR.MINOR (postgres 17.11, redis 8.10.2).
+PINNED_TAG = re.compile(r"^v?\d+\.\d+")
+
+
+def _memory_limit(spec: dict[str, Any]) -> object:
+    """Return the service's memory limit from either place compose accepts one."""
+    deploy_limit = spec.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
+    return spec.get("mem_limit") or deploy_limit
+
+
+def _healthcheck(spec: dict[str, Any]) -> object:
+    """Return the service's healthcheck test, None when it has none or disables it."""
+    check = spec.get("healthcheck") or {}
+    test = check.get("test")
+    if check.get("disable") or not test or test == ["NONE"]:
+        return None
+    return test
+
+
+RULES: dict[str, Callable[[dict[str, Any]], object]] = {
+    "has a healthcheck": _healthcheck,
+    "has a memory limit": _memory_limit,
+    "restarts unless stopped": lambda spec: spec.get("restart") == "unless-stopped",
+}
+
+
+def test_compose_file_matches_the_compose_spec_schema() -> None:
+    """docker-compose.yml validates against the compose-spec JSON schema."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE_FILE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_variable_the_compose_file_uses_is_set_in_env(
+    preflight: ModuleType, dotenv: dict[str, str]
+) -> None:
+    """Every ${VAR} in docker-compose.yml has its value in .env, defaults notwithstanding."""
+    missing = sorted(set(preflight.variables_in(COMPOSE_TEXT)) - set(dotenv))
+    assert not missing, f"set these in .env: {missing}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_is_pinned_in_env(
+    service: str, compose: dict[str, Any], preflight: ModuleType, dotenv: dict[str, str]
+) -> None:
+    """The service's image comes from .env and resolves to a version tag, never `latest`."""
+    raw = compose["services"][service].get("image", "")
+    assert preflight.variables_in(raw), f"{service}: put the image tag in .env, not {raw!r}"
+    image = preflight.interpolate(raw, dotenv)
+    name, _, digest = image.partition("@")
+    tag = name.rpartition(":")[2] if ":" in name.split("/")[-1] else ""
+    assert digest or PINNED_TAG.match(tag), f"{service}: {image!r} is not pinned to a version"
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_follows_rule(service: str, rule: str, compose: dict[str, Any]) -> None:
+    """The service has a healthcheck, a memory limit and `restart: unless-stopped`."""
+    assert RULES[rule](compose["services"][service]), f"{service}: {rule} is not true"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_has_a_comment_above_it(service: str) -> None:
+    """Each service is introduced by a one-line comment saying what it is."""
+    lines = COMPOSE_TEXT.splitlines()
+    index = lines.index(f"  {service}:")
+    assert lines[index - 1].startswith("  # "), f"{service}: add a comment line above it"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dependencies_are_waited_for_until_healthy(service: str, compose: dict[str, Any]) -> None:
+    """Each depends_on target exists, has a healthcheck and is awaited as service_healthy."""
+    depends_on = compose["services"][service].get("depends_on") or {}
+    assert isinstance(depends_on, dict), f"{service}: use depends_on's long form (condition)"
+    for target, options in depends_on.items():
+        assert target in compose["services"], f"{service}: depends on unknown {target!r}"
+        assert _healthcheck(compose["services"][target]), f"{target} has no healthcheck"
+        condition = (options or {}).get("condition")
+        assert condition == "service_healthy", f"{service} -> {target}: condition {condition}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_published_ports_bind_loopback_from_env(
+    service: str, compose: dict[str, Any], preflight: ModuleType, dotenv: dict[str, str]
+) -> None:
+    """Each host port binds 127.0.0.1, comes from a .env variable and defaults to its value."""
+    ports = [p for p in preflight.published_ports(compose, dotenv) if p.service == service]
+    for published in ports:
+        assert published.host_ip == "127.0.0.1", f"{service}: bind {published.port} to loopback"
+        assert published.variable in dotenv, (
+            f"{service}: set the port of {published.target} in .env"
+        )
+        assert published.port == int(dotenv[published.variable])
+    only_this = {"services": {service: compose["services"][service]}}
+    try:
+        defaults = [p.port for p in preflight.published_ports(only_this, {})]
+    except preflight.ComposeError:  # no default written beside the variable: nothing to drift
+        return
+    assert defaults == [p.port for p in ports], (
+        f"{service}: the ${{VAR:-default}} differs from .env"
+    )
+
+
+@pytest.mark.parametrize("service", UNPUBLISHED)
+def test_data_stores_are_not_published(service: str, compose: dict[str, Any]) -> None:
+    """Postgres and Redis publish no host port."""
+    assert not compose["services"][service].get("ports")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_named_volumes_are_declared(service: str, compose: dict[str, Any]) -> None:
+    """Every named volume a service mounts is declared under the top-level `volumes:`."""
+    declared = set(compose.get("volumes") or {})
+    for mount in compose["services"][service].get("volumes") or []:
+        if isinstance(mount, dict):
+            source = mount.get("source", "") if mount.get("type") == "volume" else ""
+        else:
+            source = mount.split(":", 1)[0] if ":" in mount else ""
+        if source and not source.startswith((".", "/", "~", "$")):
+            assert source in declared, f"{service}: declare volume {source!r} at the top level"
+
+
+@pytest.mark.parametrize(("service", "variable"), DEPENDENCY_URLS)
+def test_dependency_urls_name_a_service_it_waits_for(
+    service: str, variable: str, compose: dict[str, Any], preflight: ModuleType, dotenv: dict
+) -> None:
+    """Each URL to another service names a compose service listed in depends_on."""
+    spec = compose["services"][service]
+    host = urlsplit(preflight.interpolate(spec["environment"][variable], dotenv)).hostname
+    assert host in compose["services"], f"{service}: {variable} names unknown host {host!r}"
+    assert host in (spec.get("depends_on") or {}), f"{service}: add {host} to depends_on"
+
+
+@pytest.mark.parametrize("service", ["shop", "payments"])
+def test_database_exists_on_first_start(
+    service: str, compose: dict[str, Any], preflight: ModuleType, dotenv: dict[str, str]
+) -> None:
+    """The database in DATABASE_URL is POSTGRES_DB or one an init script creates."""
+    url = preflight.interpolate(compose["services"][service]["environment"]["DATABASE_URL"], dotenv)
+    database = urlsplit(url).path.lstrip("/")
+    postgres = compose["services"]["postgres"]
+    created = {postgres["environment"]["POSTGRES_DB"]}
+    for mount in postgres.get("volumes") or []:
+        source, _, target = str(mount).partition(":")
+        if target.startswith("/docker-entrypoint-initdb.d"):
+            for script in sorted((ROOT / source).glob("*.sql")):
+                text = script.read_text(encoding="utf-8")
+                created.update(re.findall(r"(?i)CREATE\s+DATABASE\s+(\w+)", text))
+    assert database in created, f"{service}: nothing creates database {database!r}"
+
+
+@pytest.mark.parametrize("service", ["shop", "payments"])
+def test_app_listens_on_the_port_it_publishes(
+    service: str, compose: dict[str, Any], preflight: ModuleType, dotenv: dict[str, str]
+) -> None:
+    """DEMO_PORT, which the healthcheck also reads, is the container port that is published."""
+    spec = compose["services"][service]
+    targets = {p.target for p in preflight.published_ports(compose, dotenv) if p.service == service}
+    assert targets == {int(spec["environment"]["DEMO_PORT"])}
+    assert spec["environment"]["DEMO_HOST"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=str)
+def test_dockerfile_images_are_pinned(dockerfile: Path) -> None:
+    """Every image a Dockerfile builds FROM or copies from carries a version tag."""
+    text = (ROOT / dockerfile).read_text(encoding="utf-8")
+    stages = set(re.findall(r"(?im)^FROM\s+\S+\s+AS\s+(\S+)", text))
+    images = re.findall(r"(?im)^FROM\s+(\S+)", text) + re.findall(r"--from=(\S+)", text)
+    for image in images:
+        if image in stages:
+            continue
+        name = image.split("@", 1)[0]
+        tag = name.rpartition(":")[2] if ":" in name.split("/")[-1] else ""
+        assert PINNED_TAG.match(tag), f"{dockerfile}: pin {image!r} to a version tag"
+
+
+@pytest.mark.compose
+def test_docker_compose_config_accepts_the_file() -> None:
+    """`docker compose config` accepts the file with .env (only where a Docker engine runs)."""
+    docker = shutil.which("docker")
+    engine = docker and subprocess.run(
+        [docker, "info"], capture_output=True, timeout=30, check=False
+    )
+    if not docker or not engine or engine.returncode != 0:
+        pytest.skip("no Docker engine here: docker compose is verified only where Docker runs")
+    result = subprocess.run(
+        [docker, "compose", "--file", str(COMPOSE_FILE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
