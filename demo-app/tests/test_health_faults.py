@@ -6,8 +6,9 @@ import asyncio
 
 import httpx
 import pytest
-from conftest import ShopFactory, ThreadedServer, login, new_cart
 from fastapi.testclient import TestClient
+
+from demo_support import ShopFactory, ThreadedServer, login, new_cart
 from lookout_demo.settings import SettingsError, ShopSettings, load_settings
 from lookout_demo.web.health import HealthChecker
 

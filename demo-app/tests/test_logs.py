@@ -11,6 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+
 from lookout_demo.context import request_id_var, user_id_var
 from lookout_demo.telemetry.logs import (
     ACCESS_LOGGER,
@@ -22,11 +28,6 @@ from lookout_demo.telemetry.logs import (
     configure_logging,
 )
 from lookout_demo.telemetry.scrub import REDACTED
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 SECRET = "hunter2-s3cr3t"
 LOGGER = "lookout_demo.tests"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from lookout_demo.telemetry.scrub import (
     CARD,
     REDACTED,

@@ -6,12 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import ShopFactory, login, new_cart
 from fastapi.testclient import TestClient
-from lookout_demo.payments.routes import DECLINED_TEST_CARD
-from lookout_demo.shop.models import Order, Product
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from demo_support import ShopFactory, login, new_cart
+from lookout_demo.payments.routes import DECLINED_TEST_CARD
+from lookout_demo.shop.models import Order, Product
 
 CARD = "4242 4242 4242 4242"
 

@@ -7,12 +7,13 @@ import re
 
 import httpx
 import pytest
-from conftest import ShopFactory, Spans, ThreadedServer, login, new_cart
 from fastapi.testclient import TestClient
-from lookout_demo.telemetry.logs import capture_json_logs
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from demo_support import ShopFactory, Spans, ThreadedServer, login, new_cart
+from lookout_demo.telemetry.logs import capture_json_logs
 
 CARD = "4242 4242 4242 4242"
 
