@@ -6,19 +6,17 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lookout_demo.payments.models import PaymentRecord
 from lookout_demo.settings import PaymentsSettings
-from lookout_demo.storage.database import Database
 from lookout_demo.telemetry.metrics import PaymentsServiceMetrics
+from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
 from lookout_demo.web.faults import FaultSet
 
@@ -38,7 +36,6 @@ class PaymentsState:
     """What the payments handlers use."""
 
     settings: PaymentsSettings
-    db: Database
     metrics: PaymentsServiceMetrics | None
 
 
@@ -48,14 +45,6 @@ def _state(request: Request) -> PaymentsState:
 
 
 State = Annotated[PaymentsState, Depends(_state)]
-
-
-async def _session(state: State) -> AsyncIterator[AsyncSession]:
-    async with state.db.session() as session:
-        yield session
-
-
-DbSession = Annotated[AsyncSession, Depends(_session)]
 
 
 class AuthorizationIn(BaseModel):

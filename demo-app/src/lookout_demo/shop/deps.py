@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lookout_demo.context import user_id_var
 from lookout_demo.settings import ShopSettings
@@ -20,9 +18,10 @@ from lookout_demo.shop.security import LoginGuard
 from lookout_demo.storage.cache import Cache
 from lookout_demo.storage.database import Database
 from lookout_demo.telemetry.metrics import ShopMetrics
+from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
 
-__all__ = ["CurrentUser", "DbSession", "ShopState", "State", "token_hash"]
+__all__ = ["CurrentUser", "ShopState", "State", "token_hash"]
 
 
 @dataclass
@@ -43,14 +42,6 @@ def _state(request: Request) -> ShopState:
 
 
 State = Annotated[ShopState, Depends(_state)]
-
-
-async def _session(state: State) -> AsyncIterator[AsyncSession]:
-    async with state.db.session() as session:
-        yield session
-
-
-DbSession = Annotated[AsyncSession, Depends(_session)]
 
 
 def token_hash(token: str) -> str:

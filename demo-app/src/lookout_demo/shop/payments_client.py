@@ -42,12 +42,10 @@ class PaymentsClient:
         *,
         timeout_seconds: float,
         tracer_provider: TracerProvider | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout_seconds,
-            transport=transport,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             event_hooks={"request": [_forward_request_id]},
         )

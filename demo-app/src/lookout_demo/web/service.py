@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -13,10 +14,10 @@ from prometheus_client import multiprocess
 
 from lookout_demo import __version__
 from lookout_demo.settings import CommonSettings
-from lookout_demo.telemetry.metrics import ServiceMetrics, multiprocess_enabled, render
-from lookout_demo.telemetry.otel import Telemetry
+from lookout_demo.telemetry.metrics import multiprocess_enabled, render
 from lookout_demo.web.errors import ApiError, install_error_handlers
 from lookout_demo.web.faults import FaultDependency, FaultSet, faults_router
+from lookout_demo.web.foundation import Foundation
 from lookout_demo.web.health import HealthChecker, health_router
 from lookout_demo.web.lifecycle import Lifecycle
 from lookout_demo.web.middleware import RequestMiddleware
@@ -33,14 +34,18 @@ def build_app(
     *,
     title: str,
     settings: CommonSettings,
-    metrics: ServiceMetrics | None,
-    telemetry: Telemetry | None,
+    foundation: Foundation[Any],
     health: HealthChecker,
     routers: Sequence[APIRouter],
     startup: Callable[[], Awaitable[None]],
     shutdown: Callable[[], Awaitable[None]],
 ) -> FastAPI:
-    """Return an app with middleware, errors, health, metrics, faults and the routers."""
+    """Return an app with middleware, errors, health, metrics, faults and the routers.
+
+    The lifespan runs ``startup``, then on shutdown ``shutdown``, closes the cache and the
+    database, and flushes telemetry last so the shutdown's own spans and logs are sent.
+    """
+    metrics, telemetry = foundation.metrics, foundation.telemetry
     lifecycle = Lifecycle()
 
     @asynccontextmanager
@@ -58,6 +63,8 @@ def build_app(
             yield
         finally:
             await shutdown()
+            await foundation.cache.close()
+            await foundation.db.close()
             log.info("stopped")
             if telemetry is not None:
                 telemetry.shutdown()
@@ -66,6 +73,7 @@ def build_app(
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan)
     app.state.lifecycle = lifecycle
+    app.state.db = foundation.db
     app.state.health = health
     app.state.faults = FaultSet()
     app.state.fault_token = (

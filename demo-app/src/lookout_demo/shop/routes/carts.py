@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from lookout_demo.shop.deps import DbSession, State
+from lookout_demo.shop.deps import State
 from lookout_demo.shop.models import Cart, CartItem, Product
+from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
 
 __all__ = ["CartOut", "load_cart", "router"]

@@ -10,9 +10,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from lookout_demo.shop.deps import DbSession, State
+from lookout_demo.shop.deps import State
 from lookout_demo.shop.models import Product
 from lookout_demo.storage.cache import read_through
+from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
 
 __all__ = ["ProductOut", "router"]

@@ -10,10 +10,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import delete, select, update
 
-from lookout_demo.shop.deps import CurrentUser, DbSession, State
+from lookout_demo.shop.deps import CurrentUser, State
 from lookout_demo.shop.models import CartItem, Order, OrderItem, Product
 from lookout_demo.shop.payments_client import PaymentsUnavailableError
 from lookout_demo.shop.routes.carts import load_cart
+from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
 
 __all__ = ["OrderOut", "router"]
