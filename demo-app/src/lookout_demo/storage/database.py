@@ -60,9 +60,12 @@ class Database:
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {}
         if not self.is_sqlite:
+            # pre_ping: a Postgres restart or an idle timeout must not fail the next request.
+            # (A local SQLite file has no connection to lose.)
             kwargs |= {
+                "pool_pre_ping": True,
                 "pool_size": pool_size,
                 "max_overflow": max_overflow,
                 "pool_timeout": pool_timeout_seconds,

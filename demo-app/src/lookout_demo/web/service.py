@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -51,6 +52,10 @@ def build_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await startup()
+        # Everything built so far (modules, routes, models, pools) lives as long as the
+        # process: move it out of the collector's generations so that full collections,
+        # which request-heavy telemetry triggers often, stop rescanning it.
+        gc.freeze()
         lifecycle.mark_started()
         log.info(
             "started",
