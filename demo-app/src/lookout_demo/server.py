@@ -9,9 +9,11 @@ telemetry. A second signal skips the delay.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -39,6 +41,18 @@ class GracefulServer(uvicorn.Server):
         while app is not None and not isinstance(app, FastAPI):
             app = getattr(app, "app", None)  # unwrap uvicorn's proxy-headers/ASGI wrappers
         return getattr(app.state, "lifecycle", None) if isinstance(app, FastAPI) else None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Handle signals as uvicorn does, but exit 0 after a clean, signalled shutdown.
+
+        uvicorn re-raises the captured signal once it has shut down, so the process dies by
+        SIGTERM (exit 143) even when every request drained; to an orchestrator that reads
+        as a crash.
+        """
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """Start draining on the first signal; stop at once on the second."""

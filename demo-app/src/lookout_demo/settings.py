@@ -14,6 +14,8 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lookout_demo.telemetry.scrub import is_sensitive_key, scrub_text
+
 __all__ = [
     "CommonSettings",
     "PaymentsSettings",
@@ -145,7 +147,7 @@ def load_settings(cls: type[S], **overrides: object) -> S:
             else:
                 variable = ENV_PREFIX + field.upper()
             value = err.get("input")
-            shown = "<hidden>" if "token" in field or "password" in field else repr(value)
+            shown = "<hidden>" if is_sensitive_key(field) else scrub_text(repr(value))
             problems.append(f"{variable}={shown}: {err['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 

@@ -21,11 +21,15 @@ async def create_schema(
 ) -> None:
     """Create missing tables and seed them in one transaction.
 
-    On Postgres the transaction first takes an advisory lock, so two replicas starting at
-    once never both create or both seed; SQLite serialises writers on the file already.
+    The transaction first takes a lock (Postgres: an advisory lock; SQLite: the file's write
+    lock), so two replicas or workers starting at once never both create or both seed.
     """
     async with db.engine.begin() as conn:
-        if not db.is_sqlite:
+        if db.is_sqlite:
+            # Take the file's write lock before looking at the schema: a deferred transaction
+            # locks only at its first write, so two workers would both see no tables.
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
         await conn.run_sync(metadata.create_all)
         if seed is not None:
