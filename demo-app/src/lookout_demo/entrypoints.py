@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.logging import LoggingInstrumentor
 
 from lookout_demo import __version__
 from lookout_demo.settings import (
@@ -35,10 +34,11 @@ QUIET_LOGGERS = {
 def _process_telemetry(settings: CommonSettings) -> Telemetry | None:
     telemetry = None
     if settings.telemetry_enabled:
+        # Logs reach OTLP through opentelemetry-instrumentation-logging's LoggingHandler (in
+        # telemetry.log_handlers), which reads the trace context itself; its record-factory
+        # half (LoggingInstrumentor) is not used: our JSON formatter reads the current span,
+        # and the factory would cost every record, kept or not, a second lookup.
         telemetry = setup_telemetry(settings.service_name, __version__, settings.environment)
-        LoggingInstrumentor().instrument(
-            tracer_provider=telemetry.tracer_provider, set_logging_format=False
-        )
     configure_logging(
         settings.service_name,
         level=settings.log_level,
