@@ -345,7 +345,12 @@ def _base_env() -> dict[str, str]:
 
 
 def _server_env(
-    *, telemetry: bool, db_path: Path, payments_url: str | None, sink_url: str
+    *,
+    telemetry: bool,
+    db_path: Path,
+    payments_url: str | None,
+    sink_url: str,
+    log_sample_rate: float = 1.0,
 ) -> dict[str, str]:
     env = _base_env()
     env.update(
@@ -362,7 +367,7 @@ def _server_env(
         env.update(
             {
                 "DEMO_TELEMETRY_ENABLED": "true",
-                "DEMO_LOG_SUCCESS_SAMPLE_RATE": "1.0",
+                "DEMO_LOG_SUCCESS_SAMPLE_RATE": str(log_sample_rate),
                 "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             }
@@ -439,7 +444,9 @@ class Pair:
 
 
 @contextmanager
-def running_pairs(workdir: Path, sink_url: str) -> Iterator[tuple[Pair, Pair]]:
+def running_pairs(
+    workdir: Path, sink_url: str, log_sample_rate: float = 1.0
+) -> Iterator[tuple[Pair, Pair]]:
     """Start the ON and the OFF pair; stop all four processes on the way out, whatever happens."""
     started: list[Server] = []
     try:
@@ -450,6 +457,7 @@ def running_pairs(workdir: Path, sink_url: str) -> Iterator[tuple[Pair, Pair]]:
                 db_path=workdir / f"payments-{side}.db",
                 payments_url=None,
                 sink_url=sink_url,
+                log_sample_rate=log_sample_rate,
             )
             payments[side] = _spawn("payments", side, env, workdir)
             started.append(payments[side])
@@ -461,6 +469,7 @@ def running_pairs(workdir: Path, sink_url: str) -> Iterator[tuple[Pair, Pair]]:
                 db_path=workdir / f"shop-{side}.db",
                 payments_url=payments[side].url,
                 sink_url=sink_url,
+                log_sample_rate=log_sample_rate,
             )
             shops[side] = _spawn("shop", side, env, workdir)
             started.append(shops[side])
@@ -610,7 +619,7 @@ def _measure(args: argparse.Namespace, workdir: Path) -> int:
     sink.start()
     try:
         print(f"{PREFIX} starting shop + payments, telemetry on and off (logs in {workdir})")
-        with running_pairs(workdir, sink.url) as (on, off):
+        with running_pairs(workdir, sink.url, args.log_sample_rate) as (on, off):
             print(
                 f"{PREFIX} on: shop {on.shop.url}, payments {on.payments.url}, OTLP sink {sink.url}"
             )
@@ -675,6 +684,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per side (3)")
     parser.add_argument("--concurrency", type=int, default=16, help="connections (16)")
     parser.add_argument(
+        "--log-sample-rate",
+        type=float,
+        default=1.0,
+        help="DEMO_LOG_SUCCESS_SAMPLE_RATE of the on side (1.0: every access line)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the logs and databases after a completed run"
     )
     # The load-generator process: this same script, started by the bench.
@@ -686,6 +701,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the bench (or, with the hidden --loadgen, one load-generator process)."""
     args = _parser().parse_args(argv)
+    if not 0 <= args.log_sample_rate <= 1:
+        print(f"{PREFIX} --log-sample-rate must be between 0 and 1, not {args.log_sample_rate}")
+        return 2
     if not 0 < args.seconds <= 60 or not 1 <= args.rounds <= 10 or args.concurrency < 1:
         print(f"{PREFIX} need 0 < --seconds <= 60, 1 <= --rounds <= 10, --concurrency >= 1")
         return 2
