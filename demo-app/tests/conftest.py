@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,16 +63,25 @@ def payments_server(
 def make_shop(
     tmp_path: Path, payments_server: ThreadedServer, registry: CollectorRegistry, spans: Spans
 ) -> Iterator[ShopFactory]:
-    """Build and start shop apps (lifespan run) against the real payments server."""
-    clients: list[TestClient] = []
+    """Build and start shop apps (lifespan run) against the real payments server.
 
-    def make(**overrides: Any) -> TestClient:
+    The first shop records into the test's ``registry``; each further one gets its own
+    (two apps cannot register the same metrics on one registry) unless one is passed.
+    """
+    clients: list[TestClient] = []
+    lock = threading.Lock()
+
+    def make(registry_: CollectorRegistry | None = None, **overrides: Any) -> TestClient:
         overrides.setdefault("payments_url", payments_server.url)
-        settings = shop_settings(tmp_path, **overrides)
-        app = create_shop_app(settings, registry=registry, telemetry=spans.telemetry)
-        client = TestClient(app, raise_server_exceptions=False)
+        with lock:
+            if registry_ is None:
+                registry_ = registry if not clients else CollectorRegistry()
+            app = create_shop_app(
+                shop_settings(tmp_path, **overrides), registry=registry_, telemetry=spans.telemetry
+            )
+            client = TestClient(app, raise_server_exceptions=False)
+            clients.append(client)
         client.__enter__()
-        clients.append(client)
         return client
 
     yield make

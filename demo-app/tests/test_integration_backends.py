@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,13 +22,9 @@ from prometheus_client import CollectorRegistry
 
 from demo_support import (
     ShopFactory,
-    Spans,
-    ThreadedServer,
     login,
     new_cart,
-    shop_settings,
 )
-from lookout_demo.shop.app import create_app as create_shop_app
 from lookout_demo.shop.security import fingerprint
 from lookout_demo.shop.seed import DEMO_PASSWORD, DEMO_USERS, PRODUCTS
 
@@ -64,33 +58,6 @@ def pg_value(url: str, sql: str, *args: object) -> Any:
     rows = pg_fetch(url, sql, *args)
     assert len(rows) == 1, rows
     return rows[0][0]
-
-
-StartShop = Callable[..., TestClient]
-
-
-@pytest.fixture
-def start_shop(
-    tmp_path: Path, payments_server: ThreadedServer, spans: Spans
-) -> Iterator[StartShop]:
-    """Start extra shop apps, each on its own metrics registry (two apps cannot share one)."""
-    clients: list[TestClient] = []
-
-    def start(registry: CollectorRegistry | None = None, **overrides: Any) -> TestClient:
-        overrides.setdefault("payments_url", payments_server.url)
-        app = create_shop_app(
-            shop_settings(tmp_path, **overrides),
-            registry=registry if registry is not None else CollectorRegistry(),
-            telemetry=spans.telemetry,
-        )
-        client = TestClient(app, raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 def test_checkout_on_postgres_with_redis(
@@ -135,7 +102,6 @@ def test_catalog_reads_hit_the_redis_cache(
     postgres_url: str,
     redis_url: str,
     make_shop: ShopFactory,
-    start_shop: StartShop,
     registry: CollectorRegistry,
     path: str,
     key: str,
@@ -153,7 +119,7 @@ def test_catalog_reads_hit_the_redis_cache(
     assert stored is not None and stored.decode() == first.text
 
     other_registry = CollectorRegistry()
-    other = start_shop(registry=other_registry, database_url=postgres_url, redis_url=redis_url)
+    other = make_shop(other_registry, database_url=postgres_url, redis_url=redis_url)
     assert other.get(path).text == first.text
     assert other_registry.get_sample_value("cache_hits_total", {"cache": "catalog"}) == 1.0
     assert other_registry.get_sample_value("cache_misses_total", {"cache": "catalog"}) is None
@@ -184,13 +150,12 @@ def test_bruteforce_detection_is_shared_through_redis(
     postgres_url: str,
     redis_url: str,
     make_shop: ShopFactory,
-    start_shop: StartShop,
     registry: CollectorRegistry,
     order: tuple[str, ...],
 ) -> None:
     """Failed logins split between two replicas on one Redis still reach the block threshold."""
     backends = {"database_url": postgres_url, "redis_url": redis_url, "bruteforce_max_failures": 3}
-    replicas = {"a": make_shop(**backends), "b": start_shop(**backends)}
+    replicas = {"a": make_shop(**backends), "b": make_shop(**backends)}
     wrong = [
         replicas[name]
         .post("/api/login", json={"email": "bob@example.com", "password": f"guess-{n}"})
@@ -244,7 +209,7 @@ def test_checkout_failing_on_stock_writes_nothing_to_postgres(
 
 
 def test_two_shops_starting_at_once_seed_once(
-    postgres_url: str, redis_url: str, start_shop: StartShop
+    postgres_url: str, redis_url: str, make_shop: ShopFactory
 ) -> None:
     """Two shops starting together on a fresh database both come up; the seed runs once."""
     barrier = threading.Barrier(2)
@@ -254,7 +219,7 @@ def test_two_shops_starting_at_once_seed_once(
     def boot() -> None:
         try:
             barrier.wait(timeout=10)
-            started.append(start_shop(database_url=postgres_url, redis_url=redis_url))
+            started.append(make_shop(database_url=postgres_url, redis_url=redis_url))
         except BaseException as exc:  # reported below, with the other thread's outcome
             errors.append(exc)
 
