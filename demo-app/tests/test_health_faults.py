@@ -97,10 +97,11 @@ def test_fault_api_needs_the_token(shop: TestClient, headers: dict[str, str], st
     assert shop.get("/admin/faults", headers=headers).status_code == status
 
 
-def test_fault_api_is_off_without_a_token(make_shop: ShopFactory) -> None:
-    """With no DEMO_FAULT_TOKEN the fault API does not exist, and says how to turn it on."""
-    shop = make_shop(fault_token=None)
-    response = shop.get("/admin/faults", headers=TOKEN)
+@pytest.mark.parametrize("token", [None, "", "   "], ids=["unset", "empty", "blank"])
+def test_fault_api_is_off_without_a_token(make_shop: ShopFactory, token: str | None) -> None:
+    """With no (or an empty) DEMO_FAULT_TOKEN the fault API is off, and says how to turn it on."""
+    shop = make_shop(fault_token=token)
+    response = shop.get("/admin/faults", headers={"X-Fault-Token": token or ""})
     assert response.status_code == 404
     assert "DEMO_FAULT_TOKEN" in response.json()["message"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -59,7 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lookout-metrics-")
     from lookout_demo.server import serve  # noqa: PLC0415 - after the env is final
 
-    logging.getLogger("lookout_demo.lifecycle").debug("serving %s", args.service)
     serve(
         factory,
         host=args.host,

@@ -83,6 +83,14 @@ class CommonSettings(BaseSettings):
     #: Token that unlocks the fault-injection API; unset means the API is off (404).
     fault_token: SecretStr | None = None
 
+    @field_validator("fault_token")
+    @classmethod
+    def _empty_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
+        """Treat an empty DEMO_FAULT_TOKEN as unset: an empty token must not unlock the API."""
+        if token is not None and not token.get_secret_value().strip():
+            return None
+        return token
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
