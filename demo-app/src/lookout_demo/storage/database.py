@@ -176,7 +176,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run while one writer commits; busy_timeout waits for the lock
     # instead of failing at once when two requests write together.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except Exception as exc:
+        # Switching a fresh file to WAL needs it to itself, and SQLite answers "locked" at
+        # once (no busy wait) while another process is switching or creating the schema.
+        # WAL is a property of the file: whoever switches it, every connection then uses it,
+        # and the pool's next new connection tries again.
+        if "locked" not in str(exc):
+            raise
+        log.debug("SQLite WAL switch deferred: the file is busy")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
