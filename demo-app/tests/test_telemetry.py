@@ -136,11 +136,13 @@ def test_payments_metrics_by_method_and_outcome(
 
 
 def test_cache_hits_and_misses(shop: TestClient, registry: CollectorRegistry) -> None:
-    """The second read of a product is a cache hit; the first a miss."""
+    """The second read of a product is a cache hit, which takes no pooled connection."""
     shop.get("/api/products/6")
+    connections_taken = registry.get_sample_value("db_pool_wait_seconds_count")
     shop.get("/api/products/6")
     assert registry.get_sample_value("cache_misses_total", {"cache": "catalog"}) == 1.0
     assert registry.get_sample_value("cache_hits_total", {"cache": "catalog"}) == 1.0
+    assert registry.get_sample_value("db_pool_wait_seconds_count") == connections_taken
 
 
 def test_bruteforce_is_detected_counted_and_blocked(

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from lookout_demo.shop.deps import State
 from lookout_demo.shop.models import Product
 from lookout_demo.storage.cache import read_through
-from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
 
 __all__ = ["ProductOut", "router"]
@@ -42,18 +41,22 @@ def _json(payload: str) -> Response:
 @router.get("", response_model=list[ProductOut])
 async def list_products(
     state: State,
-    session: DbSession,
     category: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
-    """List products, optionally of one category."""
+    """List products, optionally of one category.
+
+    Catalog reads open a database session only on a cache miss: a hit never waits for the
+    connection pool, so the catalog stays up while the pool is saturated.
+    """
 
     async def load() -> str:
         query = select(Product).order_by(Product.id).limit(limit).offset(offset)
         if category is not None:
             query = query.where(Product.category == category)
-        rows = (await session.execute(query)).scalars().all()
+        async with state.db.session() as session:
+            rows = (await session.execute(query)).scalars().all()
         return json.dumps([ProductOut.model_validate(p).model_dump() for p in rows])
 
     key = f"catalog:list:{category or '*'}:{limit}:{offset}"
@@ -69,11 +72,12 @@ async def list_products(
 
 
 @router.get("/{product_id}", response_model=ProductOut)
-async def get_product(product_id: int, state: State, session: DbSession) -> Response:
+async def get_product(product_id: int, state: State) -> Response:
     """Show one product."""
 
     async def load() -> str:
-        product = await session.get(Product, product_id)
+        async with state.db.session() as session:
+            product = await session.get(Product, product_id)
         if product is None:
             raise ApiError(404, "product_not_found", f"product {product_id} does not exist")
         return ProductOut.model_validate(product).model_dump_json()
