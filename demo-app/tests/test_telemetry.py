@@ -59,6 +59,7 @@ def test_red_metrics_use_route_templates(shop: TestClient, registry: CollectorRe
     for product_id in (1, 2, 3):
         assert shop.get(f"/api/products/{product_id}").status_code == 200
     shop.get("/api/does-not-exist/123")
+    shop.request("BREW", "/api/products/1")
     count = registry.get_sample_value(
         "http_server_requests_total",
         {"method": "GET", "route": "/api/products/{product_id}", "status_code": "200"},
@@ -71,7 +72,11 @@ def test_red_metrics_use_route_templates(shop: TestClient, registry: CollectorRe
         "http_server_request_duration_seconds_count",
         {"method": "GET", "route": "/api/products/{product_id}"},
     )
-    assert (count, unmatched, duration_count) == (3.0, 1.0, 3.0)
+    made_up = registry.get_sample_value(
+        "http_server_requests_total",
+        {"method": "_OTHER", "route": "/api/products/{product_id}", "status_code": "405"},
+    )
+    assert (count, unmatched, duration_count, made_up) == (3.0, 1.0, 3.0, 1.0)
     routes = {
         s.labels.get("route")
         for m in registry.collect()

@@ -29,6 +29,12 @@ REQUEST_ID_HEADER = "x-request-id"
 #: An incoming request id is reused only when it is short and plain (no log injection).
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+#: Methods kept as label values; anything else is "_OTHER" (as OpenTelemetry's HTTP
+#: conventions do), so a client sending made-up methods cannot add series.
+_KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
 access_log = logging.getLogger("lookout_demo.access")
 error_log = logging.getLogger("lookout_demo.errors")
 
@@ -65,7 +71,7 @@ class RequestMiddleware:
         state["request_id"] = request_id
         rid_token = request_id_var.set(request_id)
         uid_token = user_id_var.set(None)
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
         started = time.perf_counter()
         response: dict[str, Any] = {"status": 500, "started": False}
         if self.metrics is not None:
