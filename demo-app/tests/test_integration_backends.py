@@ -324,3 +324,24 @@ def test_readiness_names_the_failing_backend(
     expected = {"database": "ok", "cache": "ok", "payments": "ok"} | {failing: "fail"}
     assert statuses == expected
     assert body["checks"][failing]["error"]
+
+
+def test_saturated_pool_answers_503_naming_the_wait(
+    postgres_url: str, make_shop: ShopFactory, registry: CollectorRegistry
+) -> None:
+    """With every pooled connection taken, a request waits the pool timeout, then gets 503."""
+    shop = make_shop(
+        database_url=postgres_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=0.3
+    )
+    db = shop.app.state.db  # type: ignore[attr-defined]
+    held = shop.portal.call(db.engine.connect().start)  # type: ignore[union-attr]
+    try:
+        response = shop.post("/api/carts")
+    finally:
+        shop.portal.call(held.close)  # type: ignore[union-attr]
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"] == "database_busy"
+    assert "within 0.3s" in response.json()["message"]
+    assert registry.get_sample_value("db_pool_timeouts_total") == 1.0
+    assert shop.post("/api/carts").status_code == 201

@@ -28,13 +28,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from lookout_demo.telemetry.metrics import DbMetrics, current_exemplar
-from lookout_demo.web.errors import ApiError
 
-__all__ = ["Database", "sql_operation"]
+__all__ = ["Database", "DatabaseBusyError", "sql_operation"]
 
 log = logging.getLogger(__name__)
 
 _OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK"})
+
+
+class DatabaseBusyError(Exception):
+    """No pooled connection became free within the pool timeout."""
 
 
 def sql_operation(statement: str) -> str:
@@ -73,6 +76,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.metrics = metrics
+        self.pool_timeout_seconds = pool_timeout_seconds
         self.slow_query_seconds = slow_query_seconds
         sync_engine = self.engine.sync_engine
         if self.is_sqlite:
@@ -151,11 +155,8 @@ class Database:
             except PoolTimeoutError:
                 if self.metrics is not None:
                     self.metrics.pool_timeouts.inc()
-                raise ApiError(
-                    503,
-                    "database_busy",
-                    "no database connection was free in time; retry shortly",
-                ) from None
+                msg = f"no database connection was free within {self.pool_timeout_seconds:g}s"
+                raise DatabaseBusyError(msg) from None
             if self.metrics is not None:
                 self.metrics.pool_wait.observe(
                     time.perf_counter() - started, exemplar=current_exemplar()

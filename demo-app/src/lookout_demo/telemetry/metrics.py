@@ -102,7 +102,7 @@ class HttpMetrics:
         )
         self.rejected = Counter(
             "http_server_rejected_requests",
-            "Requests refused before routing, by reason (body_too_large, draining).",
+            "Requests refused before routing, by reason (body_too_large).",
             ["reason"],
             registry=registry,
         )

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lookout_demo.context import request_id_var
+from lookout_demo.storage.database import DatabaseBusyError
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 
@@ -62,6 +63,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(
             error_body(exc.code, exc.message, **exc.details), status_code=exc.status
+        )
+
+    @app.exception_handler(DatabaseBusyError)
+    async def _database_busy(_: Request, exc: DatabaseBusyError) -> JSONResponse:
+        return JSONResponse(
+            error_body("database_busy", f"{exc}; retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(StarletteHTTPException)

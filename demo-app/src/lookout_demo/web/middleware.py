@@ -52,12 +52,10 @@ class RequestMiddleware:
         *,
         metrics: HttpMetrics | None,
         max_body_bytes: int,
-        service: str,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request through the app, with the bookkeeping around it."""

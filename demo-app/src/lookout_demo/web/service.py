@@ -89,7 +89,6 @@ def build_app(
         RequestMiddleware,
         metrics=metrics.http if metrics is not None else None,
         max_body_bytes=settings.max_body_bytes,
-        service=settings.service_name,
     )
     app.include_router(
         health_router(
