@@ -48,7 +48,9 @@ step "ruff (lint, format)"
 uv run ruff check .
 uv run ruff format --check .
 step "mypy (src/ of every package)"
-uv run mypy demo-app/src
+srcdirs=()
+for d in demo-app/src services/*/src; do [ -d "$d" ] && srcdirs+=("$d"); done
+uv run mypy "${srcdirs[@]}"
 step "yamllint"
 uv run yamllint --strict .
 step "hadolint (every Dockerfile)"
