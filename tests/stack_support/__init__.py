@@ -1,0 +1,26 @@
+"""Support for the stack tests: find real binaries, run the native stack, poll real APIs.
+
+A package beside the tests (not conftest.py) so tests, benchmarks and scripts import it by a
+name no other package's tests use: ``from stack_support import ...``.
+"""
+
+from stack_support.backends import (
+    IN_CI,
+    MissingPrerequisite,
+    backend_binary,
+    backends_dir,
+    require_binary,
+    system_binary,
+)
+from stack_support.poll import PollTimeout, poll_until
+
+__all__ = [
+    "IN_CI",
+    "MissingPrerequisite",
+    "PollTimeout",
+    "backend_binary",
+    "backends_dir",
+    "poll_until",
+    "require_binary",
+    "system_binary",
+]

@@ -1,0 +1,107 @@
+"""Find the real programs the stack tests run: Loki and Tempo, Prometheus and Alertmanager.
+
+Loki 3.7.6 and Tempo 3.0.3 come from ``LOOKOUT_BACKENDS_DIR`` when it is set (a folder that
+holds the unpacked ``loki`` and ``tempo``), else from ``../shared/backends`` beside the
+checkout, unpacked (and checksum-verified) into the ignored ``.cache/backends`` folder. The
+Debian programs (prometheus, promtool, alertmanager, amtool) come from PATH; the test command
+installs them when they are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = [
+    "IN_CI",
+    "MissingPrerequisite",
+    "backend_binary",
+    "backends_dir",
+    "require_binary",
+    "system_binary",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SHARED_BACKENDS = ROOT.parent / "shared" / "backends"
+CACHE = ROOT / ".cache" / "backends"
+BACKENDS = ("loki", "tempo")
+
+
+class MissingPrerequisite(RuntimeError):
+    """A program a test needs is not on this machine; the message says how to get it."""
+
+
+def backends_dir() -> Path:
+    """Return the folder holding executable ``loki`` and ``tempo``, unpacking them if needed."""
+    configured = os.environ.get("LOOKOUT_BACKENDS_DIR")
+    if configured:
+        folder = Path(configured)
+        missing = [name for name in BACKENDS if not os.access(folder / name, os.X_OK)]
+        if missing:
+            msg = (
+                f"LOOKOUT_BACKENDS_DIR={configured} has no executable {', '.join(missing)}: "
+                f"point it at a folder with the unpacked binaries, or unset it to use "
+                f"{SHARED_BACKENDS}"
+            )
+            raise MissingPrerequisite(msg)
+        return folder
+    unpack = SHARED_BACKENDS / "unpack"
+    if not unpack.is_file():
+        msg = (
+            f"the real Loki and Tempo are not here: neither LOOKOUT_BACKENDS_DIR is set nor "
+            f"{unpack} exists (see DESIGN.md, 'Real Loki and Tempo')"
+        )
+        raise MissingPrerequisite(msg)
+    if all(os.access(CACHE / name, os.X_OK) for name in BACKENDS):
+        # unpack verifies checksums; skip it when both are in place (a test session calls this
+        # often). A new SHA256SUMS means new files: compare modification times.
+        sums = SHARED_BACKENDS / "SHA256SUMS"
+        if all((CACHE / n).stat().st_mtime >= sums.stat().st_mtime for n in BACKENDS):
+            return CACHE
+    result = subprocess.run(
+        [sys.executable, str(unpack), str(CACHE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        msg = f"{unpack} {CACHE} failed ({result.returncode}): {result.stderr.strip()}"
+        raise MissingPrerequisite(msg)
+    return CACHE
+
+
+def backend_binary(name: str) -> Path:
+    """Return the path of the real ``loki`` or ``tempo`` binary."""
+    if name not in BACKENDS:
+        msg = f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}"
+        raise ValueError(msg)
+    return backends_dir() / name
+
+
+def system_binary(name: str) -> Path:
+    """Return the path of a program from PATH (Debian's prometheus, amtool, ...)."""
+    found = shutil.which(name)
+    if found is None:
+        msg = (
+            f"{name} is not on PATH: run `make test` (it installs Debian's prometheus and "
+            f"prometheus-alertmanager) or apt-get install the package that ships {name}"
+        )
+        raise MissingPrerequisite(msg)
+    return Path(found)
+
+
+def require_binary(name: str) -> Path:
+    """Return a binary for a test: fail under CI=true when it is missing, else skip."""
+    import pytest  # benchmarks import this module without pytest installed
+
+    try:
+        return backend_binary(name) if name in BACKENDS else system_binary(name)
+    except MissingPrerequisite as exc:
+        if IN_CI:
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
