@@ -1,0 +1,413 @@
+"""The native test stack: the compose services as local processes, from the same config files.
+
+Everything is derived from docker-compose.yml and .env, mechanically:
+
+* each compose service gets its own loopback address (``127.77.0.N``, N in compose order) and
+  keeps its container ports, so ``loki:3100`` in any config file or variable becomes
+  ``127.77.0.N:3100``; ``0.0.0.0`` in a service's own files becomes its own address;
+* each service gets a folder that mirrors the container's file system: bind-mounted files and
+  folders are copied there (with the two substitutions above), named volumes are empty
+  folders, secrets are copied files; every container path in the service's files, command
+  and environment is rewritten to that folder;
+* the program is the image's entrypoint found on this machine (Debian's prometheus and
+  alertmanager, the real loki and tempo, the demo app from this workspace's venv), with the
+  compose ``command`` and ``environment``;
+* Postgres and Redis are the machine's own (127.0.0.1:5432 and :6379): the databases and the
+  role named in DATABASE_URL are created afresh;
+* the one substitution that is not an address: there is no collector here, so an app whose
+  ``OTEL_EXPORTER_OTLP_ENDPOINT`` names the collector sends traces straight to Tempo and logs
+  straight to Loki's OTLP endpoint through the per-signal variables.
+
+Services that cannot run here (the collector, Grafana) or that another test stands in for are
+left out; references to them resolve to an address of their own, or to an override
+(``endpoints={"webhook-relay:8080": "127.0.0.1:40123"}``) such as a receiver a test owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import psutil
+import redis
+import yaml
+
+from stack_support.backends import MissingPrerequisite, backend_binary, system_binary
+from stack_support.compose import interpolate, load_env_file
+
+__all__ = [
+    "MACHINE_SERVICES",
+    "NOT_RUN_HERE",
+    "NativeStack",
+    "ServiceProcess",
+    "StackStartError",
+    "load_compose_and_env",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_FILE = ROOT / ".env"
+#: The /24 the native stack's addresses come from (override when two stacks share a machine).
+NETWORK = os.environ.get("LOOKOUT_NATIVE_NETWORK", "127.77.0")
+
+#: Compose services that are the machine's own servers here.
+MACHINE_SERVICES = {"postgres": "127.0.0.1", "redis": "127.0.0.1"}
+#: Compose services that do not run natively, and why (the README's verification table).
+NOT_RUN_HERE = {
+    "otel-collector": "no collector binary here: apps send OTLP straight to Tempo and Loki",
+    "grafana": "no Grafana binary here: its provisioning is checked against a key schema",
+    "locust": "the `load` profile: the load tests run Locust from the venv instead",
+}
+#: How long a service may take to become ready before the start is declared failed.
+READY_TIMEOUT = 90.0
+#: Readiness paths of services whose compose healthcheck names no URL.
+READY_PATHS = {"shop": "/health/ready", "payments": "/health/ready"}
+#: Text files that get the substitutions when copied; anything else is copied as is.
+TEXT_SUFFIXES = {".yml", ".yaml", ".json", ".txt", ".dev", ".conf", ".tmpl", ".md", ""}
+
+
+def _venv_script(name: str) -> str:
+    """Return a console script of this workspace's venv (where the test runner lives)."""
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        msg = f"{script} is missing: run `uv sync --all-packages` (the test command does)"
+        raise MissingPrerequisite(msg)
+    return str(script)
+
+
+#: The image's entrypoint, as found on this machine, per compose service.
+ENTRYPOINTS: dict[str, Callable[[], list[str]]] = {
+    "prometheus": lambda: [str(system_binary("prometheus"))],
+    "alertmanager": lambda: [str(system_binary("alertmanager"))],
+    "loki": lambda: [str(backend_binary("loki"))],
+    "tempo": lambda: [str(backend_binary("tempo"))],
+    "shop": lambda: [_venv_script("lookout-demo"), "serve"],
+    "payments": lambda: [_venv_script("lookout-demo"), "serve"],
+    "webhook-relay": lambda: [_venv_script("webhook-relay"), "serve"],
+    "synthetic-monitor": lambda: [_venv_script("synthetic-monitor"), "serve"],
+}
+
+
+class StackStartError(RuntimeError):
+    """A native service did not start or become ready; the message has its log's tail."""
+
+
+def load_compose_and_env() -> tuple[dict[str, Any], dict[str, str]]:
+    """Return docker-compose.yml (parsed) and .env (values), as compose would read them."""
+
+    compose = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return compose, load_env_file(ENV_FILE)
+
+
+@dataclass
+class ServiceProcess:
+    """One compose service, rendered for this machine and (once started) running."""
+
+    name: str
+    address: str
+    root: Path
+    argv: list[str]
+    env: dict[str, str]
+    ready_url: str | None
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    ready_after: float | None = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        """Return the last lines the service wrote."""
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class NativeStack:
+    """Run a set of compose services as local processes (see the module docstring)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        services: Iterable[str],
+        endpoints: Mapping[str, str] | None = None,
+        extra_env: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.compose, self.dotenv = load_compose_and_env()
+        self.all_services: list[str] = list(self.compose["services"])
+        self.endpoints = dict(endpoints or {})
+        self.extra_env = {k: dict(v) for k, v in (extra_env or {}).items()}
+        unknown = [s for s in services if s not in ENTRYPOINTS]
+        if unknown:
+            msg = f"cannot run {unknown} natively; runnable: {sorted(ENTRYPOINTS)}"
+            raise ValueError(msg)
+        missing = [s for s in services if s not in self.all_services]
+        if missing:
+            msg = f"{missing} are not services of {COMPOSE_FILE.name}"
+            raise ValueError(msg)
+        self.names = list(services)
+        self.services: dict[str, ServiceProcess] = {}
+        names = "|".join(re.escape(s) for s in sorted(self.all_services, key=len, reverse=True))
+        self._reference = re.compile(rf"(?<![\w.-])({names}):(\d+)\b")
+
+    # --- addresses ---------------------------------------------------------------------------
+    def address(self, service: str) -> str:
+        """Return the loopback address ``service`` listens on here."""
+        if service in MACHINE_SERVICES:
+            return MACHINE_SERVICES[service]
+        return f"{NETWORK}.{self.all_services.index(service) + 1}"
+
+    def hostport(self, service: str, port: int) -> str:
+        """Return where ``service:port`` of the compose network is reached here."""
+        return self.endpoints.get(f"{service}:{port}", f"{self.address(service)}:{port}")
+
+    def url(self, service: str, port: int, path: str = "") -> str:
+        """Return ``http://<address>:<port><path>`` for a service's container port."""
+        return f"http://{self.hostport(service, port)}{path}"
+
+    # --- rendering -----------------------------------------------------------------------------
+    def _mounts(self, service: str, root: Path) -> list[tuple[str, Path, Path | None]]:
+        """Return (container path, host path, source to copy or None) for a service's mounts."""
+        spec = self.compose["services"][service]
+        mounts: list[tuple[str, Path, Path | None]] = []
+        for entry in spec.get("volumes") or []:
+            source, target = str(entry).split(":")[:2]
+            host = root / target.lstrip("/")
+            copied = (ROOT / source).resolve() if source.startswith((".", "/")) else None
+            mounts.append((target, host, copied))
+        for secret in spec.get("secrets") or []:
+            name = secret if isinstance(secret, str) else secret["source"]
+            raw = self.compose["secrets"][name]["file"]
+
+            secret_file = (ROOT / interpolate(raw, self.dotenv)).resolve()
+            secret_target = f"/run/secrets/{name}"
+            mounts.append((secret_target, root / secret_target.lstrip("/"), secret_file))
+        return sorted(mounts, key=lambda m: len(m[0]), reverse=True)
+
+    def substitute(self, text: str, service: str, mounts: Iterable[tuple[str, Path]]) -> str:
+        """Rewrite compose addresses, ``0.0.0.0`` and container paths in one service's text."""
+        text = self._reference.sub(lambda m: self.hostport(m[1], int(m[2])), text)
+        text = re.sub(r"(?<![\d.])0\.0\.0\.0(?![\d.])", self.address(service), text)
+        for target, host in mounts:
+            pattern = rf"(?<![\w.:/-]){re.escape(target)}(?=$|[/\s'\",\]*])"
+            text = re.sub(pattern, str(host).replace("\\", "\\\\"), text, flags=re.MULTILINE)
+        return text
+
+    def _copy(self, source: Path, dest: Path, rewrite: Callable[[str], str]) -> None:
+        if source.is_dir():
+            for path in sorted(source.rglob("*")):
+                if path.is_file():
+                    self._copy(path, dest / path.relative_to(source), rewrite)
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.suffix in TEXT_SUFFIXES:
+            dest.write_text(rewrite(source.read_text(encoding="utf-8")), encoding="utf-8")
+        else:
+            shutil.copy2(source, dest)
+
+    def _environment(self, service: str) -> dict[str, str]:
+
+        raw = self.compose["services"][service].get("environment") or {}
+        if isinstance(raw, list):
+            raw = dict(str(item).split("=", 1) for item in raw)
+        env = {k: interpolate(str(v), self.dotenv) for k, v in raw.items() if v is not None}
+        otlp = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+        if urlsplit(otlp).hostname == "otel-collector":
+            # The one substitution that is not an address: no collector runs here.
+            del env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+            env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://tempo:4318/v1/traces"
+            env["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] = "http://loki:3100/otlp/v1/logs"
+        env.update(self.extra_env.get(service, {}))
+        return env
+
+    def _ready_url(self, service: str, env: Mapping[str, str]) -> str | None:
+        test = (self.compose["services"][service].get("healthcheck") or {}).get("test") or []
+        joined = " ".join(test) if isinstance(test, list) else str(test)
+        found = re.search(r"https?://(?:127\.0\.0\.1|localhost):(\d+)(/[^\s'\"]*)", joined)
+        if found:
+            return self.url(service, int(found[1]), found[2])
+        if service in READY_PATHS and "DEMO_PORT" in env:
+            return self.url(service, int(env["DEMO_PORT"]), READY_PATHS[service])
+        return None
+
+    def render(self, service: str) -> ServiceProcess:
+        """Write the service's folder and return how to run it (nothing is started)."""
+        root = self.workdir / service
+        mounts = self._mounts(service, root)
+        pairs = [(target, host) for target, host, _ in mounts]
+
+        def rewrite(text: str) -> str:
+            return self.substitute(text, service, pairs)
+
+        for _target, host, source in mounts:
+            if source is None:
+                host.mkdir(parents=True, exist_ok=True)
+            else:
+                self._copy(source, host, rewrite)
+        spec = self.compose["services"][service]
+        command = spec.get("command") or []
+        if isinstance(command, str):
+            command = command.split()
+
+        argv = ENTRYPOINTS[service]() + [rewrite(interpolate(str(a), self.dotenv)) for a in command]
+        env = {k: rewrite(v) for k, v in self._environment(service).items()}
+        base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return ServiceProcess(
+            name=service,
+            address=self.address(service),
+            root=root,
+            argv=argv,
+            env={**base, **env},
+            ready_url=self._ready_url(service, env),
+            log=logs / f"{service}.log",
+        )
+
+    # --- the machine's Postgres and Redis ----------------------------------------------------
+    def _prepare_data_stores(self) -> None:
+        """Create each app's Postgres role and database afresh, and empty its Redis database."""
+        for proc in self.services.values():
+            database_url = proc.env.get("DATABASE_URL", "")
+            if database_url.startswith("postgresql"):
+                _recreate_database(database_url)
+            redis_url = proc.env.get("REDIS_URL", "")
+            if redis_url.startswith("redis"):
+                client = redis.Redis.from_url(redis_url)
+                client.flushdb()
+                client.close()
+
+    # --- processes -----------------------------------------------------------------------------
+    def start(self, progress: Callable[[str], None] = lambda _line: None) -> float:
+        """Start every service at once, wait until each is ready; return the seconds it took."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for name in self.names:
+            self.services[name] = self.render(name)
+        self._prepare_data_stores()
+        started = time.monotonic()
+        try:
+            for proc in self.services.values():
+                proc.root.mkdir(parents=True, exist_ok=True)
+                with proc.log.open("ab") as log:
+                    proc.process = subprocess.Popen(
+                        proc.argv,
+                        cwd=proc.root,
+                        env=proc.env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                progress(f"started {proc.name} on {proc.address} (pid {proc.process.pid})")
+            self._wait_ready(started, progress)
+        except BaseException:
+            self.stop()
+            raise
+        return time.monotonic() - started
+
+    def _wait_ready(self, started: float, progress: Callable[[str], None]) -> None:
+        waiting = dict(self.services)
+        deadline = started + READY_TIMEOUT
+        with httpx.Client(timeout=1.0) as client:
+            while waiting:
+                for name, proc in list(waiting.items()):
+                    assert proc.process is not None
+                    if proc.process.poll() is not None:
+                        msg = (
+                            f"{name} exited with {proc.process.returncode} before it was ready "
+                            f"(argv: {' '.join(proc.argv)}); its log {proc.log} ends:\n"
+                            f"{proc.log_tail()}"
+                        )
+                        raise StackStartError(msg)
+                    if proc.ready_url is None or _answers(client, proc.ready_url):
+                        proc.ready_after = time.monotonic() - started
+                        progress(f"{name} ready after {proc.ready_after:.1f} s")
+                        del waiting[name]
+                if waiting and time.monotonic() > deadline:
+                    name, proc = next(iter(waiting.items()))
+                    msg = (
+                        f"{', '.join(waiting)} not ready after {READY_TIMEOUT:.0f} s "
+                        f"({proc.ready_url}); {name}'s log {proc.log} ends:\n{proc.log_tail()}"
+                    )
+                    raise StackStartError(msg)
+                time.sleep(0.2)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop every service: SIGTERM, then SIGKILL after ``grace`` seconds (Tempo may hang)."""
+        running = [p for p in self.services.values() if p.process and p.process.poll() is None]
+        for proc in running:
+            assert proc.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in running:
+            assert proc.process is not None
+            try:
+                proc.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.process.pid, signal.SIGKILL)
+                proc.process.wait(timeout=10)
+
+    def pid(self, service: str) -> int:
+        """Return the pid of a running service."""
+        process = self.services[service].process
+        if process is None:
+            msg = f"{service} is not running"
+            raise RuntimeError(msg)
+        return process.pid
+
+    def rss_bytes(self, service: str) -> int:
+        """Return a running service's resident memory (the process and its children)."""
+
+        top = psutil.Process(self.pid(service))
+        return sum(p.memory_info().rss for p in [top, *top.children(recursive=True)])
+
+    def __enter__(self) -> NativeStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _answers(client: httpx.Client, url: str) -> bool:
+    try:
+        return client.get(url).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _recreate_database(url: str) -> None:
+    """Create the role and database that ``url`` names on the machine's Postgres, afresh."""
+
+    parts = urlsplit(url)
+    user, database = parts.username or "postgres", parts.path.lstrip("/")
+    if not re.fullmatch(r"\w+", user) or not re.fullmatch(r"\w+", database):
+        msg = f"DATABASE_URL {parts.hostname}/{database}: use letters, digits and _ in names"
+        raise ValueError(msg)
+    admin = f"postgresql://postgres@{parts.hostname}:{parts.port or 5432}/postgres"
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", user):
+                await conn.execute(f'CREATE ROLE "{user}" LOGIN')
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
