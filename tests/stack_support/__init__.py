@@ -10,6 +10,7 @@ from stack_support.backends import (
     backend_binary,
     backends_dir,
     require_binary,
+    require_listening,
     system_binary,
 )
 from stack_support.poll import PollTimeout, poll_until
@@ -22,5 +23,6 @@ __all__ = [
     "backends_dir",
     "poll_until",
     "require_binary",
+    "require_listening",
     "system_binary",
 ]

@@ -21,6 +21,7 @@ __all__ = [
     "backend_binary",
     "backends_dir",
     "require_binary",
+    "require_listening",
     "system_binary",
 ]
 
@@ -105,3 +106,19 @@ def require_binary(name: str) -> Path:
         if IN_CI:
             pytest.fail(str(exc))
         pytest.skip(str(exc))
+
+
+def require_listening(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (under CI=true) when a server a test needs is not listening."""
+    import socket
+
+    import pytest
+
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return
+    except OSError:
+        message = f"{name} is not listening on {host}:{port}; start it (see the README) and rerun"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
