@@ -1,5 +1,5 @@
 # The few targets people look for. `make test` is the one test command (CI runs it too).
-.PHONY: help up down logs test lint test-unit bench
+.PHONY: help up down logs test lint test-unit load bench bench-stack
 
 # preflight.py needs PyYAML: the project's venv has it; a plain python3 may too.
 PREFLIGHT := $(shell command -v uv >/dev/null 2>&1 && echo "uv run python" || echo python3) scripts/preflight.py
@@ -27,5 +27,12 @@ lint: ## set up what is missing and lint only
 test-unit: ## lint, then the fast tier only (no real processes, Postgres or Redis)
 	scripts/test.sh -- -m "not integration and not e2e and not compose"
 
+load: ## start Locust against the running stack (web UI on http://127.0.0.1:8089)
+	docker compose --profile load up -d locust
+	@echo "Locust: http://127.0.0.1:$${LOCUST_PORT:-8089}"
+
 bench: ## the demo app's instrumentation overhead (prints the on/off throughput ratio)
 	uv run python bench/demo_overhead.py
+
+bench-stack: ## the native stack's start-up time and idle memory (Prometheus, Alertmanager, Loki, Tempo)
+	uv run python bench/native_stack.py

@@ -1,0 +1,157 @@
+"""How the stack's services find each other: scrape targets, OTLP endpoints, config addresses.
+
+Cross-references between docker-compose.yml and the backends' config files, plus the native
+run's mechanical substitution (rendered, not started) and Debian's `promtool check config`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from stack_support import IN_CI, MissingPrerequisite, require_binary
+from stack_support.native import ENTRYPOINTS, NativeStack, ServiceProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+SERVICES: dict[str, Any] = COMPOSE["services"]
+PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"
+#: The config folders whose files name other services as `service:port`.
+CONFIG_DIRS = ["prometheus", "alertmanager", "loki", "tempo", "otel-collector", "grafana"]
+CONFIG_FILES = sorted(
+    path
+    for folder in CONFIG_DIRS
+    for path in (ROOT / folder).rglob("*")
+    if path.suffix in {".yml", ".yaml"} and path.is_file()
+)
+REFERENCE = re.compile(
+    rf"(?<![\w.-])({'|'.join(map(re.escape, sorted(SERVICES, key=len, reverse=True)))}):(\d+)\b"
+)
+NATIVE = [name for name in ENTRYPOINTS if name in SERVICES]
+
+
+def container_ports(service: str) -> set[int]:
+    """Return the ports a service listens on: published targets and `expose:` entries."""
+    spec = SERVICES[service]
+    ports = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in spec.get("ports") or []}
+    return ports | {int(str(p).split("/")[0]) for p in spec.get("expose") or []}
+
+
+def scrape_targets() -> list[tuple[str, str]]:
+    """Return (job, target) for every static target in prometheus.yml."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    return [
+        (job["job_name"], target)
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    ]
+
+
+@pytest.mark.parametrize(("job", "target"), scrape_targets(), ids=str)
+def test_scrape_target_is_a_compose_service_and_port(job: str, target: str) -> None:
+    """Each scrape target is `service:port` of a compose service listening on that port."""
+    host, _, port = target.rpartition(":")
+    assert host in SERVICES, f"job {job}: {host!r} is not a compose service"
+    assert int(port) in container_ports(host), (
+        f"job {job}: {host} does not listen on {port} (add it to its ports: or expose:)"
+    )
+    assert job == host, f"job {job!r} scrapes {host}: name the job after the service"
+
+
+def test_every_compose_service_that_serves_metrics_is_scraped() -> None:
+    """Every long-running service except the data stores and Locust has a scrape job."""
+    scraped = {target.rpartition(":")[0] for _job, target in scrape_targets()}
+    unscraped = set(SERVICES) - scraped - {"postgres", "redis", "locust"}
+    assert not unscraped, f"no scrape job for {sorted(unscraped)}"
+
+
+APP_OTLP = [
+    (service, variable, value)
+    for service, spec in SERVICES.items()
+    for variable, value in (spec.get("environment") or {}).items()
+    if variable.startswith("OTEL_EXPORTER_OTLP") and variable.endswith("ENDPOINT")
+]
+
+
+@pytest.mark.parametrize(("service", "variable", "value"), APP_OTLP, ids=str)
+def test_app_otlp_endpoint_is_the_collector(service: str, variable: str, value: str) -> None:
+    """Apps send OTLP to the collector (never straight to a backend) and wait for it."""
+    url = urlsplit(value)
+    assert url.hostname == "otel-collector", f"{service}: {variable}={value}"
+    assert url.port in container_ports("otel-collector")
+    assert "otel-collector" in (SERVICES[service].get("depends_on") or {})
+
+
+def test_every_app_sends_otlp() -> None:
+    """Each service of ours built from this repo exports traces and logs over OTLP."""
+    ours = {s for s, spec in SERVICES.items() if "build" in spec}
+    assert ours, "no service is built from this repo"
+    assert ours <= {service for service, _v, _u in APP_OTLP}
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_config_addresses_name_a_service_and_its_port(path: Path) -> None:
+    """Every `service:port` a config file names is a compose service listening there."""
+    text = path.read_text(encoding="utf-8")
+    for match in REFERENCE.finditer(text):
+        service, port = match[1], int(match[2])
+        assert port in container_ports(service), (
+            f"{path.relative_to(ROOT)}: {service}:{port} but {service} listens on "
+            f"{sorted(container_ports(service))}"
+        )
+
+
+def _render(service: str, workdir: Path) -> ServiceProcess:
+    """Render a service for the native run; a missing program skips (fails under CI)."""
+    try:
+        return NativeStack(workdir, [service]).render(service)
+    except MissingPrerequisite as exc:
+        if IN_CI:
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("service", NATIVE)
+def test_native_rendering_leaves_no_container_address_or_path(service: str, tmp_path: Path) -> None:
+    """The native run rewrites every compose address, 0.0.0.0 and mount path of a service."""
+    rendered = _render(service, tmp_path)
+    spec = SERVICES[service]
+    mounts = [str(v).split(":")[1] for v in spec.get("volumes") or []]
+    texts = [" ".join(rendered.argv), *rendered.env.values()]
+    texts += [
+        p.read_text(encoding="utf-8")
+        for p in rendered.root.rglob("*")
+        if p.is_file() and p.suffix in {".yml", ".yaml"}
+    ]
+    for text in texts:
+        assert not REFERENCE.search(text), f"{service}: left {REFERENCE.search(text)}"
+        assert "0.0.0.0" not in text, f"{service}: left 0.0.0.0 in {text[:200]!r}"
+        for mount in mounts:
+            assert not re.search(rf"(?<![\w.:/-]){re.escape(mount)}(?=/|\s|$|\")", text), (
+                f"{service}: left container path {mount}"
+            )
+
+
+def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
+    """Debian's `promtool check config` accepts prometheus.yml and the rule files it loads."""
+    promtool = require_binary("promtool")
+    rendered = _render("prometheus", tmp_path)
+    config = next(a.split("=", 1)[1] for a in rendered.argv if a.startswith("--config.file="))
+    result = subprocess.run(
+        [str(promtool), "check", "config", config],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rule_files = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
+    for rule_file in rule_files:
+        assert rule_file.name in result.stdout, f"promtool did not load {rule_file.name}"
