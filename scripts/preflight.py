@@ -32,6 +32,7 @@ from typing import Any
 __all__ = [
     "ComposeError",
     "PublishedPort",
+    "active_services",
     "clash_message",
     "find_clashes",
     "interpolate",
@@ -233,6 +234,21 @@ def published_ports(compose: Mapping[str, Any], env: Mapping[str, str]) -> list[
     return ports
 
 
+def active_services(compose: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Keep the services `up` starts: those without `profiles:` and those of an active one.
+
+    Active profiles come from COMPOSE_PROFILES (comma-separated), as compose reads them; the
+    load generator under the `load` profile is not started, so its port need not be free.
+    """
+    active = {p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip()}
+    services = compose["services"]
+    return {
+        name: spec
+        for name, spec in services.items()
+        if not (spec or {}).get("profiles") or active & set(spec["profiles"])
+    }
+
+
 def project_name(compose: Mapping[str, Any], env: Mapping[str, str], directory: Path) -> str:
     """Name the compose project as compose does: COMPOSE_PROJECT_NAME, `name:`, the folder."""
     if env.get("COMPOSE_PROJECT_NAME"):
@@ -341,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         dotenv = load_env_file(args.env_file) if args.env_file.exists() else {}
         env = {**dotenv, **os.environ}
         compose = load_compose(args.compose_file)
-        ports = published_ports(compose, env)
+        ports = published_ports({"services": active_services(compose, env)}, env)
     except ComposeError as exc:
         print(f"preflight: {exc}", file=sys.stderr)
         return 2

@@ -31,12 +31,13 @@ DOCKERFILES = sorted(
 )
 # Postgres and Redis stay off the host (DESIGN.md, Ports): 5432 and 6379 are often taken there.
 UNPUBLISHED = ["postgres", "redis"]
-# Which variable of which service names another compose service that it needs.
+# Which variable of which service names another compose service that it needs (any URL-valued
+# variable whose host is a compose service).
 DEPENDENCY_URLS = [
-    ("shop", "DATABASE_URL"),
-    ("shop", "REDIS_URL"),
-    ("shop", "DEMO_PAYMENTS_URL"),
-    ("payments", "DATABASE_URL"),
+    (service, variable)
+    for service, spec in yaml.safe_load(COMPOSE_TEXT)["services"].items()
+    for variable, value in (spec.get("environment") or {}).items()
+    if re.search(r"://(?:[^@/]*@)?(?:" + "|".join(map(re.escape, SERVICES)) + r"):\d+", str(value))
 ]
 # A pinned tag starts with a version of at least MAJOR.MINOR (postgres 17.11, redis 8.10.2).
 PINNED_TAG = re.compile(r"^v?\d+\.\d+")

@@ -289,3 +289,17 @@ def test_the_repo_compose_file_publishes_shop_and_payments(
     ports = {p.service: p for p in preflight.published_ports(compose, dotenv)}
     assert ports["shop"].port == int(dotenv["SHOP_PORT"])
     assert ports["payments"].port == int(dotenv["PAYMENTS_PORT"])
+
+
+@pytest.mark.parametrize(
+    ("profiles", "expected"),
+    [("", {"shop"}), ("load", {"shop", "locust"}), ("other, load", {"shop", "locust"})],
+    ids=["no-profile", "load", "two-profiles"],
+)
+def test_services_of_an_inactive_profile_are_not_checked(
+    preflight: ModuleType, profiles: str, expected: set[str]
+) -> None:
+    """A service under `profiles:` counts only when COMPOSE_PROFILES activates one of them."""
+    compose = {"services": {"shop": {}, "locust": {"profiles": ["load"]}}}
+    active = preflight.active_services(compose, {"COMPOSE_PROFILES": profiles})
+    assert set(active) == expected
