@@ -27,25 +27,17 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The compose services and their container ports, from the shared contract (scratch/contract.md).
-# docker-compose.yml does not have the backends yet: when it does, the tests switch to the
-# `compose` fixture and this table goes.
-COMPOSE_SERVICE_PORTS: dict[str, set[int]] = {
-    "otel-collector": {4317, 4318, 8888, 13133},
-    "prometheus": {9090},
-    "alertmanager": {9093},
-    "grafana": {3000},
-    "loki": {3100, 9096},
-    "tempo": {3200, 4317, 4318},
-    "shop": {8000},
-    "payments": {8001},
-    "webhook-relay": {8080},
-    "synthetic-monitor": {8090},
-    "bugsink": {8010},
-    "locust": {8089},
-    "postgres": {5432},
-    "redis": {6379},
-}
+
+# The compose services and the container ports each listens on (published `ports:` targets
+# and `expose:` entries), read from docker-compose.yml.
+def _compose_service_ports() -> dict[str, set[int]]:
+    compose = load_yaml(ROOT / "docker-compose.yml")
+    table: dict[str, set[int]] = {}
+    for name, spec in compose["services"].items():
+        ports = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in spec.get("ports") or []}
+        table[name] = ports | {int(str(p).split("/")[0]) for p in spec.get("expose") or []}
+    return table
+
 
 # The collector's env provider grammar: ${env:NAME} or ${env:NAME:-default}
 # (confmap/provider/envprovider: names match ^[a-zA-Z_][a-zA-Z0-9_]*$, default after ":-").
@@ -294,3 +286,6 @@ class KeySchema:
             return
         if "enum" in node and value not in node["enum"]:
             errors.append(f"{where}: {value!r} is not one of {node['enum']} (see {doc})")
+
+
+COMPOSE_SERVICE_PORTS: dict[str, set[int]] = _compose_service_ports()
