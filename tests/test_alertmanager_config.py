@@ -15,9 +15,7 @@ be on PATH: with CI=true a missing one fails the test, elsewhere it skips naming
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -32,6 +30,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from stack_support import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 AM_DIR = ROOT / "alertmanager"
@@ -54,19 +54,6 @@ INHIBIT_RULES: list[dict[str, Any]] = CONFIG["inhibit_rules"]
 MATCHER = re.compile(
     r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*$'
 )
-
-
-def require_binary(*names: str) -> str:
-    """Return the first of ``names`` on PATH; fail under CI=true, else skip, naming them."""
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    wanted = " or ".join(f"`{n}`" for n in names)
-    message = f"{wanted} not on PATH: install Debian's prometheus-alertmanager package"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 # --- a model of Alertmanager's routing and inhibition, for coverage ---------------------------
@@ -167,7 +154,7 @@ def rendered_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
     """Run Debian's amtool with ``args`` and return the finished process."""
-    binary = require_binary("amtool")
+    binary = str(require_binary("amtool"))
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=30, check=False)
 
 
@@ -370,7 +357,7 @@ def poll_until(check: Callable[[], Any], description: str, timeout: float) -> An
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[RunningAlertmanager]:
     """Start Debian's Alertmanager on the shipped config, delivering to a relay stub."""
-    binary = require_binary("alertmanager", "prometheus-alertmanager")
+    binary = str(require_binary("alertmanager"))
     relay = RelayStub()
     relay.thread.start()
     text = CONFIG_FILE.read_text(encoding="utf-8")

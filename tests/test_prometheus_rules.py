@@ -12,9 +12,7 @@ fails the tests that need it, elsewhere they skip naming it.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from stack_support import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "prometheus" / "rules"
@@ -111,13 +111,7 @@ CASES = _test_cases()
 
 def require_promtool() -> str:
     """Return promtool's path; fail under CI=true, else skip, when it is not on PATH."""
-    path = shutil.which("promtool")
-    if path:
-        return path
-    message = "`promtool` not on PATH: install Debian's prometheus package"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    return str(require_binary("promtool"))
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
