@@ -499,6 +499,13 @@ def test_loki_is_ready_within_seconds(loki: Backend) -> None:
 
 
 @integration
+def test_loki_health_command_is_a_working_compose_healthcheck(loki: Backend) -> None:
+    """`loki -health` (the compose healthcheck: the image has no shell or wget) sees /ready."""
+    result = _run([str(require_binary("loki")), "-health", f"-health.url={loki.url('/ready')}"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@integration
 def test_loki_otlp_log_is_found_by_logql_with_labels_and_metadata(loki: Backend) -> None:
     """An OTLP log is found by LogQL: service_name and security labels, trace_id as metadata."""
     trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
@@ -640,6 +647,13 @@ def _otlp_trace(trace_id: str) -> dict[str, Any]:
 def test_tempo_is_ready_within_seconds(tempo: Backend) -> None:
     """A monolithic Tempo answers /ready within seconds."""
     assert tempo.ready_after < READY_WITHIN_SECONDS, f"ready after {tempo.ready_after:.1f} s"
+
+
+@integration
+def test_tempo_health_command_is_a_working_compose_healthcheck(tempo: Backend) -> None:
+    """`tempo -health` (the compose healthcheck: the image has no shell or wget) sees /ready."""
+    result = _run([str(require_binary("tempo")), "-health", f"-health.url={tempo.url('/ready')}"])
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @integration
