@@ -566,27 +566,58 @@ def test_loki_ruler_loads_the_rule_groups(loki: Backend) -> None:
 def test_loki_ruler_alerts_reach_alertmanager_on_brute_force(
     loki: Backend, alertmanager: Recorder
 ) -> None:
-    """Ten failed logins and one brute-force detection fire both security alerts to Alertmanager."""
+    """Ten failed logins and a brute-force detection alert; three failures elsewhere stay quiet."""
     records = [
         _security_record("login_failed", "WARNING", reason="bad_password") for _ in range(10)
     ]
     records.append(_security_record("bruteforce_detected", "ERROR", scope="account"))
     assert _post_json(loki.url("/otlp/v1/logs"), _otlp_logs("shop", records)) == 204
-    wanted = {"LogLoginFailureBurst", "LogBruteForceDetected"}
+    few = [_security_record("login_failed", "WARNING", reason="bad_password") for _ in range(3)]
+    assert _post_json(loki.url("/otlp/v1/logs"), _otlp_logs("payments", few)) == 204
+    wanted = {("LogLoginFailureBurst", "shop"), ("LogBruteForceDetected", "shop")}
 
-    def delivered() -> dict[str, dict[str, str]] | None:
+    def delivered() -> dict[tuple[str, str], dict[str, str]] | None:
         alerts = {}
         for path, _, body in list(alertmanager.posts):
             if path == "/api/v2/alerts":
                 for alert in json.loads(body):
-                    alerts[alert["labels"]["alertname"]] = alert["labels"]
+                    labels = alert["labels"]
+                    alerts[labels["alertname"], labels.get("service", "")] = labels
         return alerts if wanted <= set(alerts) else None
 
     alerts = poll_until(delivered, f"{sorted(wanted)} posted to Alertmanager", timeout=90)
-    assert alerts["LogBruteForceDetected"]["severity"] == "critical"
-    assert alerts["LogBruteForceDetected"]["service"] == "shop"
-    assert alerts["LogBruteForceDetected"]["scope"] == "account"
-    assert alerts["LogLoginFailureBurst"]["severity"] == "warning"
+    detected = alerts["LogBruteForceDetected", "shop"]
+    assert (detected["severity"], detected["scope"]) == ("critical", "account")
+    assert alerts["LogLoginFailureBurst", "shop"]["severity"] == "warning"
+    # The same evaluation counted payments' three failures: below the threshold, no alert.
+    assert ("LogLoginFailureBurst", "payments") not in alerts
+
+
+@integration
+def test_loki_ruler_error_burst_goes_pending_for_that_service_only(loki: Backend) -> None:
+    """25 error lines from one service put LogErrorBurst in pending (for: 1m) for that service."""
+    errors = [
+        {
+            "timeUnixNano": str(time.time_ns()),
+            "severityText": "ERROR",
+            "severityNumber": 17,
+            "body": {"stringValue": "payment provider unreachable"},
+        }
+        for _ in range(25)
+    ]
+    body = _otlp_logs("payments", errors)
+    body["resourceLogs"][0]["scopeLogs"][0]["scope"]["name"] = "lookout_demo.payments"
+    assert _post_json(loki.url("/otlp/v1/logs"), body) == 204
+
+    def burst_services() -> set[str] | None:
+        alerts = _get_json(loki.url("/prometheus/api/v1/alerts"))["data"]["alerts"]
+        services = {
+            a["labels"]["service"] for a in alerts if a["labels"]["alertname"] == "LogErrorBurst"
+        }
+        return services or None
+
+    services = poll_until(burst_services, "LogErrorBurst pending or firing", timeout=60)
+    assert services == {"payments"}, "only payments logged more than 20 errors"
 
 
 @integration
