@@ -74,8 +74,14 @@ NOT_RUN_HERE = {
 }
 #: How long a service may take to become ready before the start is declared failed.
 READY_TIMEOUT = 90.0
-#: Readiness paths of services whose compose healthcheck names no URL.
-READY_PATHS = {"shop": "/health/ready", "payments": "/health/ready"}
+#: Readiness (port, path) of services whose compose healthcheck names no URL: Loki and Tempo
+#: run their own `-health` (the URL is built in); the apps read their port from DEMO_PORT.
+READY_PATHS: dict[str, tuple[str | int, str]] = {
+    "loki": (3100, "/ready"),
+    "tempo": (3200, "/ready"),
+    "shop": ("DEMO_PORT", "/health/ready"),
+    "payments": ("DEMO_PORT", "/health/ready"),
+}
 #: Text files that get the substitutions when copied; anything else is copied as is.
 TEXT_SUFFIXES = {".yml", ".yaml", ".json", ".txt", ".dev", ".conf", ".tmpl", ".md", ""}
 
@@ -240,8 +246,9 @@ class NativeStack:
         found = re.search(r"https?://(?:127\.0\.0\.1|localhost):(\d+)(/[^\s'\"]*)", joined)
         if found:
             return self.url(service, int(found[1]), found[2])
-        if service in READY_PATHS and "DEMO_PORT" in env:
-            return self.url(service, int(env["DEMO_PORT"]), READY_PATHS[service])
+        if service in READY_PATHS:
+            port, path = READY_PATHS[service]
+            return self.url(service, int(env[port] if isinstance(port, str) else port), path)
         return None
 
     def render(self, service: str) -> ServiceProcess:
