@@ -167,7 +167,9 @@ class NativeStack:
             raise ValueError(msg)
         self.names = list(services)
         self.services: dict[str, ServiceProcess] = {}
-        names = "|".join(re.escape(s) for s in sorted(self.all_services, key=len, reverse=True))
+        # Compose services, plus any host an override names (a service not in compose yet).
+        hosts = set(self.all_services) | {e.rpartition(":")[0] for e in self.endpoints}
+        names = "|".join(re.escape(s) for s in sorted(hosts, key=len, reverse=True))
         self._reference = re.compile(rf"(?<![\w.-])({names}):(\d+)\b")
 
     # --- addresses ---------------------------------------------------------------------------
@@ -179,7 +181,8 @@ class NativeStack:
 
     def hostport(self, service: str, port: int) -> str:
         """Return where ``service:port`` of the compose network is reached here."""
-        return self.endpoints.get(f"{service}:{port}", f"{self.address(service)}:{port}")
+        override = self.endpoints.get(f"{service}:{port}")
+        return override or f"{self.address(service)}:{port}"
 
     def url(self, service: str, port: int, path: str = "") -> str:
         """Return ``http://<address>:<port><path>`` for a service's container port."""
