@@ -77,7 +77,10 @@ async def _run_all(paths: Sequence[Path], only: Sequence[str]) -> list[RunResult
     if only:
         unknown = sorted(set(only) - set(config.journeys))
         if unknown:
-            print(f"no journey named {', '.join(unknown)} in {', '.join(config.files)}", file=sys.stderr)
+            print(
+                f"no journey named {', '.join(unknown)} in {', '.join(config.files)}",
+                file=sys.stderr,
+            )
             return EXIT_CONFIG
         journeys = [j for j in journeys if j.name in only]
     provider = setup_tracing("synthetic-monitor", "ci")

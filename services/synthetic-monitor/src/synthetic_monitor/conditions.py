@@ -129,13 +129,12 @@ class Condition:
         if name == "BODY" and self.path is not None:
             return self.path.get(seen.json_body())
         if name == "HEADERS":
-            assert self.header is not None  # parse_condition guarantees it
-            wanted = self.header.lower()
-            for key, value in seen.headers.items():
+            wanted = (self.header or "").lower()
+            for key, text in seen.headers.items():
                 if key.lower() == wanted:
-                    return value
+                    return text
             return MISSING
-        value = {
+        value: object = {
             "STATUS": seen.status,
             "RESPONSE_TIME": seen.response_time_ms,
             "BODY": seen.body,
@@ -164,7 +163,9 @@ class Condition:
 
 
 def _show(value: object) -> str:
-    text = json.dumps(value) if isinstance(value, bool | dict | list) or value is None else str(value)
+    text = (
+        json.dumps(value) if isinstance(value, bool | dict | list) or value is None else str(value)
+    )
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -270,7 +271,8 @@ def parse_condition(text: str, kind: str = "http") -> Condition:
         raise ConditionError(msg)
     operator: Operator = match.group("op")  # type: ignore[assignment]
     left = _LEFT.match(match.group("left").strip())
-    assert left is not None  # the pattern matches any non-empty text
+    if left is None:  # the pattern matches any non-empty text; this is for the type checker
+        raise ConditionError(f"cannot read the left side of {text!r}")
     function = left.group("func")
     target = (left.group("inner") or left.group("plain")).strip()
     placeholder = _PLACEHOLDER.match(target)

@@ -19,6 +19,7 @@ config reloads). Labels are journey and step names from the config: bounded.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -66,7 +67,10 @@ class MonitorMetrics(RunObserver):
             "probe_duration_seconds", "How long the probe took.", js, registry=registry
         )
         self.probe_status = Gauge(
-            "probe_http_status_code", "Response HTTP status code (0 when none).", js, registry=registry
+            "probe_http_status_code",
+            "Response HTTP status code (0 when none).",
+            js,
+            registry=registry,
         )
         self.probe_cert_expiry = Gauge(
             "probe_ssl_earliest_cert_expiry",
@@ -89,10 +93,16 @@ class MonitorMetrics(RunObserver):
             registry=registry,
         )
         self.attempts = Gauge(
-            "synthetic_journey_attempts", "Attempts the last run needed.", ["journey"], registry=registry
+            "synthetic_journey_attempts",
+            "Attempts the last run needed.",
+            ["journey"],
+            registry=registry,
         )
         self.attempts_total = Counter(
-            "synthetic_journey_attempts", "Attempts made, retries included.", ["journey"], registry=registry
+            "synthetic_journey_attempts",
+            "Attempts made, retries included.",
+            ["journey"],
+            registry=registry,
         )
         self.runs = Counter(
             "synthetic_journey_runs",
@@ -131,7 +141,10 @@ class MonitorMetrics(RunObserver):
             "synthetic_runs_in_progress", "Runs in progress now.", registry=registry
         )
         self.reloads = Counter(
-            "synthetic_config_reloads", "Configuration reloads by result.", ["result"], registry=registry
+            "synthetic_config_reloads",
+            "Configuration reloads by result.",
+            ["result"],
+            registry=registry,
         )
         self.reload_ok = Gauge(
             "synthetic_config_last_reload_successful",
@@ -139,10 +152,15 @@ class MonitorMetrics(RunObserver):
             registry=registry,
         )
         self.journeys_configured = Gauge(
-            "synthetic_journeys_configured", "Journeys (checks included) configured.", registry=registry
+            "synthetic_journeys_configured",
+            "Journeys (checks included) configured.",
+            registry=registry,
         )
         build = Gauge(
-            "synthetic_monitor_build_info", "Build information (value 1).", ["version"], registry=registry
+            "synthetic_monitor_build_info",
+            "Build information (value 1).",
+            ["version"],
+            registry=registry,
         )
         build.labels(__version__).set(1)
         self._info = _JourneyInfo()
@@ -165,19 +183,18 @@ class MonitorMetrics(RunObserver):
 
     def forget(self, journey: Journey) -> None:
         """Remove every series of ``journey`` (it left the configuration)."""
+        per_step: tuple[Gauge | Histogram, ...] = (
+            self.probe_success,
+            self.probe_duration,
+            self.probe_status,
+            self.probe_cert_expiry,
+            self.step_duration,
+        )
         for step in ["", *(s.name for s in [*journey.steps, *journey.cleanup])]:
-            for metric in (
-                self.probe_success,
-                self.probe_duration,
-                self.probe_status,
-                self.probe_cert_expiry,
-                self.step_duration,
-            ):
-                try:
+            for metric in per_step:
+                with contextlib.suppress(KeyError):
                     metric.remove(journey.name, step)
-                except KeyError:
-                    pass
-        for metric in (
+        single: tuple[Gauge | Histogram | Counter, ...] = (
             self.journey_duration,
             self.attempts,
             self.attempts_total,
@@ -185,16 +202,13 @@ class MonitorMetrics(RunObserver):
             self.slo_good,
             self.last_run,
             self.skipped,
-        ):
-            try:
-                metric.remove(journey.name)
-            except KeyError:
-                pass
+        )
+        for one in single:
+            with contextlib.suppress(KeyError):
+                one.remove(journey.name)
         for result in ("success", "flaky", "failure"):
-            try:
+            with contextlib.suppress(KeyError):
                 self.runs.remove(journey.name, result)
-            except KeyError:
-                pass
 
     def step_finished(self, journey: Journey, step: StepResult, trace_id: str) -> None:
         """Record one step (skipped steps only as probe_success 0)."""

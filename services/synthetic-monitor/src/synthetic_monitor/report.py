@@ -29,8 +29,7 @@ def render_text(results: Sequence[RunResult]) -> str:
             role = "cleanup " if step.cleanup else ""
             status = f" HTTP {step.status_code}" if step.status_code is not None else ""
             lines.append(
-                f"      {mark:4} {role}{step.name}{status} "
-                f"{step.duration_seconds * 1000:.0f} ms"
+                f"      {mark:4} {role}{step.name}{status} {step.duration_seconds * 1000:.0f} ms"
             )
             if not step.success:
                 lines.append(f"           {step.summary()}")

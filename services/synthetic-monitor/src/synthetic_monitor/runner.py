@@ -77,11 +77,12 @@ def _extract(step: Step, outcome: StepOutcome, values: dict[str, object]) -> str
             value = next((v for k, v in seen.headers.items() if k.lower() == wanted), MISSING)
             where = f"header {rule.header}"
         else:
-            assert rule.regex is not None  # Extraction guarantees one of the three
-            match = re.search(rule.regex, seen.body or "")
+            match = re.search(rule.regex or "", seen.body or "")
             if match is not None:
                 groups = match.groupdict()
-                value = groups.get("value") or (match.group(1) if match.groups() else match.group(0))
+                value = groups.get("value") or (
+                    match.group(1) if match.groups() else match.group(0)
+                )
             where = f"regex {rule.regex}"
         if value is MISSING or value is None:
             return f"could not extract {name!r}: nothing at {where}"
@@ -107,7 +108,7 @@ class JourneyRunner:
     async def run(self, journey: Journey) -> RunResult:
         """Run ``journey`` once (with its retries); never raises for target failures."""
         started_at, started = time.time(), time.perf_counter()
-        attributes = {"synthetic": True, "synthetic.journey": journey.name}
+        attributes: dict[str, str | bool] = {"synthetic": True, "synthetic.journey": journey.name}
         ctx = baggage.set_baggage("synthetic", "true")
         ctx = baggage.set_baggage("synthetic.journey", journey.name, ctx)
         token = context.attach(ctx)
@@ -130,7 +131,13 @@ class JourneyRunner:
     async def _run(
         self, journey: Journey, root: Span, trace_id: str, started_at: float, started: float
     ) -> RunResult:
-        def finish(success: bool, attempts: int, first: bool, steps: list[StepResult], error: str | None = None) -> RunResult:
+        def finish(
+            success: bool,
+            attempts: int,
+            first: bool,
+            steps: list[StepResult],
+            error: str | None = None,
+        ) -> RunResult:
             return RunResult(
                 journey=journey.name,
                 kind=journey.kind,
@@ -177,9 +184,19 @@ class JourneyRunner:
             for index, step in enumerate(journey.steps):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    results += self._skipped(journey.steps[index:], attempt, "the journey timed out")
+                    results += self._skipped(
+                        journey.steps[index:], attempt, "the journey timed out"
+                    )
                     return results, False
-                result = await self._step(journey, step, attempt, values, shared, remaining, trace_id)
+                result = await self._step(
+                    journey,
+                    step,
+                    attempt=attempt,
+                    values=values,
+                    shared=shared,
+                    budget=remaining,
+                    trace_id=trace_id,
+                )
                 results.append(result)
                 if not result.success:
                     results += self._skipped(
@@ -211,7 +228,14 @@ class JourneyRunner:
                     results += self._skipped([step], attempt, reason, cleanup=True)
                     continue
                 result = await self._step(
-                    journey, step, attempt, values, shared, remaining, trace_id, cleanup=True
+                    journey,
+                    step,
+                    attempt=attempt,
+                    values=values,
+                    shared=shared,
+                    budget=remaining,
+                    trace_id=trace_id,
+                    cleanup=True,
                 )
                 results.append(result)
         finally:
@@ -239,12 +263,12 @@ class JourneyRunner:
         self,
         journey: Journey,
         step: Step,
+        *,
         attempt: int,
         values: dict[str, object],
         shared: StepContext,
         budget: float,
         trace_id: str,
-        *,
         cleanup: bool = False,
     ) -> StepResult:
         timeout = min(step.timeout or journey.timeout, budget)
@@ -256,7 +280,7 @@ class JourneyRunner:
             "synthetic.attempt": attempt,
             "synthetic.cleanup": cleanup,
         }
-        if is_http:
+        if isinstance(step, HttpStep):
             attributes["http.request.method"] = step.method
         with self.tracer.start_as_current_span(
             f"{'cleanup' if cleanup else 'step'} {step.name}",
@@ -277,9 +301,9 @@ class JourneyRunner:
             try:
                 async with asyncio.timeout(timeout + 0.5):
                     outcome = await EXECUTORS[step.kind].execute(step, step_context)
-            except TemplateError as error:
+            except TemplateError as problem:
                 outcome = None
-                failure = str(error)
+                failure = str(problem)
             except TimeoutError:
                 outcome = None
                 failure = f"timed out after {timeout:g}s"
@@ -296,11 +320,11 @@ class JourneyRunner:
                 )
             else:
                 checked = [c.evaluate(outcome.observation) for c in step.parsed_conditions]
-                error = outcome.error
-                success = error is None and all(c.success for c in checked)
+                reason = outcome.error
+                success = reason is None and all(c.success for c in checked)
                 if success:
-                    error = _extract(step, outcome, values)
-                    success = error is None
+                    reason = _extract(step, outcome, values)
+                    success = reason is None
                 result = StepResult(
                     name=step.name,
                     kind=step.kind,
@@ -310,10 +334,8 @@ class JourneyRunner:
                     cleanup=cleanup,
                     status_code=outcome.observation.status,
                     cert_expiry=outcome.cert_expiry,
-                    conditions=[
-                        type(c)(c.condition, c.success, redact(c.detail)) for c in checked
-                    ],
-                    error=redact(error) if error else None,
+                    conditions=[type(c)(c.condition, c.success, redact(c.detail)) for c in checked],
+                    error=redact(reason) if reason else None,
                 )
             result.span_id = format(span.get_span_context().span_id, "016x")
             if result.status_code is not None:

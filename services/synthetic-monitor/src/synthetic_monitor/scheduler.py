@@ -77,7 +77,7 @@ class _Worker:
         while not self.stopping:
             if not await self._sleep_until(target):
                 if self.stopping:
-                    return
+                    return  # type: ignore[unreachable]  # set by stop() while asleep
                 # Replaced: start the new definition's rhythm from now.
                 base = time.monotonic()
                 target = base + rng.uniform(0.0, self.journey.effective_jitter)
@@ -174,14 +174,14 @@ class Scheduler:
                 if worker.task is not None and not worker.running:
                     worker.task.cancel()
         for name, journey in journeys.items():
-            worker = self.workers.get(name)
-            if worker is None:
-                worker = _Worker(self, journey)
-                self.workers[name] = worker
+            existing = self.workers.get(name)
+            if existing is None:
+                created = _Worker(self, journey)
+                self.workers[name] = created
                 if self.started:
-                    worker.start()
-            elif worker.journey != journey:
-                worker.replace(journey)
+                    created.start()
+            elif existing.journey != journey:
+                existing.replace(journey)
         return removed
 
     def start(self) -> None:

@@ -69,9 +69,8 @@ def resolve_secrets(
                 raise SecretError(msg)
             value = env[ref.env]
         else:
-            assert ref.file is not None  # SecretRef guarantees one of the two
             try:
-                value = Path(ref.file).read_text(encoding="utf-8").rstrip("\r\n")
+                value = Path(str(ref.file)).read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as error:
                 msg = f"secret {name!r}: cannot read {ref.file}: {error.strerror}"
                 raise SecretError(msg) from error

@@ -154,11 +154,14 @@ class Monitor:
         await self.scheduler.stop(grace)
         await self.store.close()
 
-    async def journey_summary(self, journey: Journey, now: float | None = None) -> dict[str, object]:
+    async def journey_summary(
+        self, journey: Journey, now: float | None = None
+    ) -> dict[str, object]:
         """Return what the status page and the API show for one journey."""
         now = time.time() if now is None else now
         latest = self.scheduler.latest.get(journey.name)
         runs = await self.store.recent_runs(journey.name, 1) if latest is None else []
+        state: str
         if latest is not None:
             state, last_run, reason = latest.outcome, latest.started_at, latest.failure_reason()
             trace_id: str | None = latest.trace_id

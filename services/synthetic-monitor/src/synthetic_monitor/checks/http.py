@@ -12,7 +12,7 @@ from synthetic_monitor.conditions import Observation
 from synthetic_monitor.config.model import HttpStep
 from synthetic_monitor.templates import render, render_text
 
-__all__ = ["HttpExecutor", "MAX_BODY_BYTES"]
+__all__ = ["MAX_BODY_BYTES", "HttpExecutor"]
 
 #: Bodies are kept up to this size for conditions and extractions.
 MAX_BODY_BYTES = 1024 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from synthetic_monitor.checks.base import StepContext, StepOutcome
@@ -37,8 +38,6 @@ class TcpExecutor:
             )
         elapsed = (time.perf_counter() - started) * 1000
         writer.close()
-        try:
+        with contextlib.suppress(OSError):  # the peer closing first is not the probe's failure
             await writer.wait_closed()
-        except OSError:
-            pass  # the peer closing first is not the probe's failure
         return StepOutcome(Observation(kind="tcp", response_time_ms=elapsed, connected=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 
@@ -51,10 +52,9 @@ class TlsExecutor:
         elapsed = (time.perf_counter() - started) * 1000
         expiry = cert_expiry(writer.get_extra_info("ssl_object"))
         writer.close()
-        try:
+        # An unclean TLS close by the peer is not the probe's failure.
+        with contextlib.suppress(OSError, ssl.SSLError):
             await writer.wait_closed()
-        except (OSError, ssl.SSLError):
-            pass  # an unclean TLS close by the peer is not the probe's failure
         observation = Observation(
             kind="tls",
             response_time_ms=elapsed,

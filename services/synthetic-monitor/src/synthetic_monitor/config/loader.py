@@ -50,7 +50,9 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _messages(error: ValidationError, root: object, prefix: tuple[str | int, ...]) -> list[ConfigError]:
+def _messages(
+    error: ValidationError, root: object, prefix: tuple[str | int, ...]
+) -> list[ConfigError]:
     found = []
     for item in error.errors(include_url=False):
         file, line, field = locate(root, (*prefix, *item["loc"]))
@@ -61,7 +63,9 @@ def _messages(error: ValidationError, root: object, prefix: tuple[str | int, ...
     return found
 
 
-def _validate(model: type[BaseModel], data: object, root: object, prefix: tuple[str | int, ...]) -> tuple[BaseModel | None, list[ConfigError]]:
+def _validate(
+    model: type[BaseModel], data: object, root: object, prefix: tuple[str | int, ...]
+) -> tuple[BaseModel | None, list[ConfigError]]:
     try:
         return model.model_validate(data), []
     except ValidationError as error:
@@ -75,8 +79,6 @@ def _check_to_journey(check: Mapping[str, Any]) -> dict[str, Any]:
     journey["steps"] = [step]
     journey["kind"] = "check"
     return journey
-
-
 
 
 def _load_file(path: Path, environ: Mapping[str, str]) -> tuple[list[Journey], list[ConfigError]]:
@@ -100,33 +102,44 @@ def _load_file(path: Path, environ: Mapping[str, str]) -> tuple[list[Journey], l
     defaults = parsed.defaults.model_dump(exclude_none=True)
     journeys: list[Journey] = []
     for section in ("journeys", "checks"):
-        items = data.get(section) or YamlList()
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                file, line, field = locate(data, (section, index))
-                errors.append(ConfigError("expected a mapping", file=file, line=line, field=field))
-                continue
-            shaped = dict(item) if section == "journeys" else _check_to_journey(item)
-            for key, value in defaults.items():
-                if key == "labels":
-                    shaped["labels"] = {**value, **(item.get("labels") or {})}
-                else:
-                    shaped.setdefault(key, value)
-            line = items.item_lines[index] if isinstance(items, YamlList) else 0
-            shaped["source"] = f"{name}:{line}"
-            try:
-                journeys.append(Journey.model_validate(shaped))
-            except ValidationError as error:
-                for problem in error.errors(include_url=False):
-                    loc = tuple(problem["loc"])
-                    if section == "checks" and loc[:2] == ("steps", 0):
-                        loc = loc[2:]
-                    file, where, field = locate(data, (section, index, *loc))
-                    message = str(problem["msg"]).removeprefix("Value error, ")
-                    if problem["type"] == "extra_forbidden":
-                        message = "unknown field (check its spelling against the README)"
-                    errors.append(ConfigError(message, file=file, line=where, field=field))
+        for index in range(len(data.get(section) or YamlList())):
+            journey, problems = _load_item(data, section, index, defaults)
+            errors.extend(problems)
+            if journey is not None:
+                journeys.append(journey)
     return journeys, errors
+
+
+def _load_item(
+    data: YamlMap, section: str, index: int, defaults: Mapping[str, Any]
+) -> tuple[Journey | None, list[ConfigError]]:
+    """Validate one journey or check of a file, with that file's defaults applied."""
+    item = data[section][index]
+    if not isinstance(item, dict):
+        file, line, field = locate(data, (section, index))
+        return None, [ConfigError("expected a mapping", file=file, line=line, field=field)]
+    shaped = dict(item) if section == "journeys" else _check_to_journey(item)
+    for key, value in defaults.items():
+        if key == "labels":
+            shaped["labels"] = {**value, **(item.get("labels") or {})}
+        else:
+            shaped.setdefault(key, value)
+    _, line, _ = locate(data, (section, index))
+    shaped["source"] = f"{data.file}:{line}"
+    try:
+        return Journey.model_validate(shaped), []
+    except ValidationError as error:
+        errors = []
+        for problem in error.errors(include_url=False):
+            loc = tuple(problem["loc"])
+            if section == "checks" and loc[:2] == ("steps", 0):
+                loc = loc[2:]
+            file, where, field = locate(data, (section, index, *loc))
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            if problem["type"] == "extra_forbidden":
+                message = "unknown field (check its spelling against the README)"
+            errors.append(ConfigError(message, file=file, line=where, field=field))
+        return None, errors
 
 
 def load_paths(
@@ -148,7 +161,9 @@ def load_paths(
                     f"{merged[journey.name].source}; names must be unique across all files"
                 )
                 errors.append(
-                    ConfigError(msg, file=file, line=int(line) if line.isdigit() else None, field="name")
+                    ConfigError(
+                        msg, file=file, line=int(line) if line.isdigit() else None, field="name"
+                    )
                 )
                 continue
             merged[journey.name] = journey

@@ -367,7 +367,7 @@ class Journey(_Strict):
         for name in sorted(template_names(step.templated())):
             if name not in known:
                 hint = (
-                    f"declare it under secrets: with env: or file:"
+                    "declare it under secrets: with env: or file:"
                     if name.startswith("secrets.")
                     else "define it under variables:, or extract it in an earlier step"
                 )

@@ -100,9 +100,9 @@ def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
     return expand_env(value, loader.environ, file=str(loader.name), line=node.start_mark.line + 1)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)  # type: ignore[arg-type]
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)  # type: ignore[arg-type]
-_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)  # type: ignore[arg-type]
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
 def load_yaml(text: str, file: str, environ: Mapping[str, str] | None = None) -> object:

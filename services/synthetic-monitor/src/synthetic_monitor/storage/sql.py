@@ -141,9 +141,7 @@ class SqlStore:
         )
         async with self.engine.connect() as connection:
             rows = {int(h): (int(t), int(g or 0)) for h, t, g in await connection.execute(query)}
-        return [
-            Bar(float(hour * HOUR), *rows.get(hour, (0, 0))) for hour in range(first, last + 1)
-        ]
+        return [Bar(float(hour * HOUR), *rows.get(hour, (0, 0))) for hour in range(first, last + 1)]
 
     async def _records(self, where: object, limit: int) -> list[RunRecord]:
         columns = [getattr(runs_table.c, name) for name in _COLUMNS]
