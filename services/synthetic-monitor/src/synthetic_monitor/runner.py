@@ -36,11 +36,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from synthetic_monitor import __version__
 from synthetic_monitor.checks import EXECUTORS, StepContext, StepOutcome
 from synthetic_monitor.config.model import HttpStep, Journey, Step
-from synthetic_monitor.errors import TemplateError
+from synthetic_monitor.errors import ConditionError, TemplateError
 from synthetic_monitor.jsonpath import MISSING, parse_path
 from synthetic_monitor.results import RunResult, StepResult
 from synthetic_monitor.secrets import SecretError, redact, resolve_secrets
-from synthetic_monitor.templates import template_names
 
 __all__ = ["JourneyRunner", "RunObserver"]
 
@@ -217,7 +216,7 @@ class JourneyRunner:
         deadline = time.monotonic() + journey.timeout
         try:
             for step in journey.cleanup:
-                missing = sorted(n for n in template_names(step.templated()) if n not in values)
+                missing = sorted(n for n in step.references() if n not in values)
                 remaining = deadline - time.monotonic()
                 if missing or remaining <= 0:
                     reason = (
@@ -319,7 +318,11 @@ class JourneyRunner:
                     error=redact(failure),
                 )
             else:
-                checked = [c.evaluate(outcome.observation) for c in step.parsed_conditions]
+                try:
+                    conditions = step.conditions_with(values)
+                except (TemplateError, ConditionError) as problem:
+                    conditions, outcome.error = [], f"condition: {problem}"
+                checked = [c.evaluate(outcome.observation) for c in conditions]
                 reason = outcome.error
                 success = reason is None and all(c.success for c in checked)
                 if success:

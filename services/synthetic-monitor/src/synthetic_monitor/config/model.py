@@ -11,6 +11,7 @@ Durations are numbers of seconds or strings such as ``250ms``, ``30s``, ``5m``, 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,7 +31,7 @@ from pydantic import (
 from synthetic_monitor.conditions import Condition, parse_condition
 from synthetic_monitor.errors import ConditionError
 from synthetic_monitor.jsonpath import parse_path
-from synthetic_monitor.templates import template_names
+from synthetic_monitor.templates import render_text, template_names
 
 __all__ = [
     "CheckFile",
@@ -50,6 +51,7 @@ __all__ = [
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_TEMPLATE = re.compile(r"\{\{[^}]*\}\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _RESERVED_LABELS = frozenset({"journey", "step", "job", "instance", "result", "kind"})
@@ -96,7 +98,8 @@ Name = Annotated[str, AfterValidator(_name)]
 def _condition_for(kind: str) -> AfterValidator:
     def check(text: str) -> str:
         try:
-            parse_condition(text, kind)
+            # A {{ name }} on the right is filled in at run time; validate the shape now.
+            parse_condition(_TEMPLATE.sub("0", text), kind)
         except ConditionError as error:
             raise ValueError(str(error)) from error
         return text
@@ -179,15 +182,33 @@ class _StepBase(_Strict):
         """Return the step type (http, tcp, dns or tls)."""
         return str(getattr(self, "type", "http"))
 
+    @property
+    def condition_texts(self) -> list[str]:
+        """Return the conditions as written (the defaults for the type when none are)."""
+        return list(getattr(self, "conditions", ())) or list(DEFAULT_CONDITIONS[self.kind])
+
     @cached_property
-    def parsed_conditions(self) -> tuple[Condition, ...]:
-        """Return the conditions, parsed (the defaults for the type when none are given)."""
-        texts = list(getattr(self, "conditions", ())) or list(DEFAULT_CONDITIONS[self.kind])
-        return tuple(parse_condition(text, self.kind) for text in texts)
+    def parsed_conditions(self) -> tuple[Condition | None, ...]:
+        """Return the conditions parsed at load time (None for one with a ``{{ name }}``)."""
+        return tuple(
+            None if "{{" in text else parse_condition(text, self.kind)
+            for text in self.condition_texts
+        )
+
+    def conditions_with(self, values: Mapping[str, object]) -> list[Condition]:
+        """Return the conditions, those with ``{{ name }}`` filled in from ``values``."""
+        return [
+            parsed if parsed is not None else parse_condition(render_text(text, values), self.kind)
+            for text, parsed in zip(self.condition_texts, self.parsed_conditions, strict=True)
+        ]
 
     def templated(self) -> dict[str, Any]:
         """Return the fields that may hold ``{{ name }}`` references."""
         return {}
+
+    def references(self) -> set[str]:
+        """Return every ``{{ name }}`` the step uses (its fields and its conditions)."""
+        return template_names(self.templated()) | template_names(self.condition_texts)
 
 
 class HttpStep(_StepBase):
@@ -364,7 +385,7 @@ class Journey(_Strict):
         return self
 
     def _check_references(self, step: _StepBase, known: set[str]) -> None:
-        for name in sorted(template_names(step.templated())):
+        for name in sorted(step.references()):
             if name not in known:
                 hint = (
                     "declare it under secrets: with env: or file:"
