@@ -8,8 +8,8 @@ so ``probe_success{step=""}`` selects journeys):
   ``probe_ssl_earliest_cert_expiry`` (Unix time; the leaf certificate, see the README).
 
 Then: ``synthetic_step_duration_seconds`` and ``synthetic_journey_duration_seconds``
-(histograms with the run's ``trace_id`` as exemplar), ``synthetic_journey_attempts`` (of the
-last run) and ``synthetic_journey_attempts_total``, ``synthetic_journey_runs_total{result}``
+(histograms with the run's ``trace_id`` as exemplar), ``synthetic_journey_last_attempts`` (of
+the last run) and ``synthetic_journey_attempts_total``, ``synthetic_journey_runs_total{result}``
 (success | flaky | failure), the SLO pair ``synthetic_slo_runs_total`` /
 ``synthetic_slo_good_runs_total`` (good = passed at the FIRST attempt: a user does not
 retry), ``synthetic_journey_last_run_timestamp_seconds``, ``synthetic_journey_info`` (the
@@ -93,7 +93,7 @@ class MonitorMetrics(RunObserver):
             registry=registry,
         )
         self.attempts = Gauge(
-            "synthetic_journey_attempts",
+            "synthetic_journey_last_attempts",
             "Attempts the last run needed.",
             ["journey"],
             registry=registry,
@@ -242,6 +242,7 @@ class MonitorMetrics(RunObserver):
         self.attempts_total.labels(name).inc(result.attempts)
         self.runs.labels(name, result.outcome).inc(exemplar=exemplar)
         self.slo_total.labels(name).inc()
+        good = self.slo_good.labels(name)  # created at 0, so a ratio exists from the start
         if result.first_attempt_success:
-            self.slo_good.labels(name).inc()
+            good.inc()
         self.last_run.labels(name).set(result.started_at + result.duration_seconds)
