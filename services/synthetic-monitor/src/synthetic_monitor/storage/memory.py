@@ -28,7 +28,7 @@ class MemoryStore:
         """Keep one run."""
         self.runs.append(record_of(result))
 
-    def add(self, record: RunRecord) -> None:
+    async def add(self, record: RunRecord) -> None:
         """Keep a ready-made record (tests seed history this way)."""
         self.runs.append(record)
 
