@@ -159,8 +159,7 @@ def serve(settings: MonitorSettings) -> int:
             provider.shutdown()
             log.info("monitor stopped")
 
-    app = create_app(monitor, registry)
-    app.router.lifespan_context = lifespan
+    app = create_app(monitor, registry, lifespan)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

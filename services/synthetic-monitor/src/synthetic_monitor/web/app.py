@@ -16,6 +16,7 @@ from prometheus_client.openmetrics.exposition import (
 )
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from starlette.applications import Starlette
+from starlette.types import Lifespan
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -44,8 +45,14 @@ _TEMPLATES.filters["when"] = _when
 _TEMPLATES.filters["percent"] = _percent
 
 
-def create_app(monitor: Monitor, registry: CollectorRegistry) -> Starlette:
-    """Return the web app reading from ``monitor`` and exposing ``registry``."""
+def create_app(
+    monitor: Monitor, registry: CollectorRegistry, lifespan: Lifespan[Starlette] | None = None
+) -> Starlette:
+    """Return the web app reading from ``monitor`` and exposing ``registry``.
+
+    ``lifespan`` starts and stops the monitor with the server (``cli.serve`` passes one
+    that also installs the SIGHUP handler).
+    """
 
     async def summaries() -> list[dict[str, object]]:
         journeys = monitor.scheduler.journeys.values()
@@ -118,6 +125,7 @@ def create_app(monitor: Monitor, registry: CollectorRegistry) -> Starlette:
         )
 
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/", status_page),
             Route("/api/v1/journeys", api_journeys),
