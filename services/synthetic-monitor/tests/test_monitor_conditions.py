@@ -46,7 +46,7 @@ def http(**overrides: object) -> Observation:
         ("has([BODY].missing) == false", True),
         ("[BODY].missing == 3", False),
         ("[BODY].items[5].id == 3", False),
-        ("[BODY] =~ \"token\": \"a.c\"", True),
+        ('[BODY] =~ "token": "a.c"', True),
         ("[BODY] !~ error", True),
         ("[BODY].token == pat(a*)", True),
         ("[HEADERS].content-type == application/json", True),

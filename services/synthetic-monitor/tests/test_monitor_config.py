@@ -125,7 +125,8 @@ def test_a_name_defined_in_two_files_names_both_places(tmp_path: Path) -> None:
             ":6: journeys[0](j).steps[0](s).timeout: expected a duration",
         ),
         (
-            "journeys:\n  - name: j\n    steps:\n      - name: s\n        url: 'http://x/{{ token }}'\n",
+            "journeys:\n  - name: j\n    steps:\n      - name: s\n"
+            "        url: 'http://x/{{ token }}'\n",
             ":2: journeys[0](j): step 's' uses {{ token }}, which is not defined",
         ),
         (

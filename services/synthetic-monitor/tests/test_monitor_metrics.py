@@ -46,7 +46,9 @@ journeys:
     assert value("synthetic_slo_runs_total", {"journey": "shop"}) == 1
     assert value("synthetic_slo_good_runs_total", {"journey": "shop"}) == 0
     assert value("synthetic_journey_last_attempts", {"journey": "shop"}) == 1
-    assert value("synthetic_journey_info", {"journey": "shop", "kind": "journey", "team": "web"}) == 1
+    assert (
+        value("synthetic_journey_info", {"journey": "shop", "kind": "journey", "team": "web"}) == 1
+    )
     exposition = generate_latest(registry).decode()
     assert f'# {{trace_id="{result.trace_id}"}}' in exposition
 
@@ -75,7 +77,9 @@ def test_removed_journeys_lose_their_series(tmp_path: Path, registry: CollectorR
     """A journey dropped from the configuration no longer shows in /metrics."""
     metrics = MonitorMetrics(registry)
     with target() as server:
-        config = load_config(write(tmp_path / "r.yml", f"checks: [{{name: gone, url: '{server.url}/ok'}}]"), {})
+        config = load_config(
+            write(tmp_path / "r.yml", f"checks: [{{name: gone, url: '{server.url}/ok'}}]"), {}
+        )
         journey = config.journeys["gone"]
         metrics.configure([journey])
         asyncio.run(JourneyRunner(observer=metrics).run(journey))

@@ -6,7 +6,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -64,7 +63,9 @@ journeys:
 def test_a_journey_extracts_a_token_and_uses_it_in_later_steps(tmp_path: Path) -> None:
     """Log in, take the token from the JSON body, send it on; cleanup runs after."""
     with target() as server:
-        result = run(journey(tmp_path, LOGIN.format(base=server.url)), environ={"TEST_PASSWORD": PASSWORD})
+        result = run(
+            journey(tmp_path, LOGIN.format(base=server.url)), environ={"TEST_PASSWORD": PASSWORD}
+        )
         paths = [(s.method, s.path) for s in server.seen]
     assert result.success, result.failure_reason()
     assert result.outcome == "success"
@@ -109,7 +110,9 @@ def test_secrets_never_reach_logs_reports_or_errors(tmp_path: Path) -> None:
     )
     wrong = "wrong-but-secret-9"
     with target() as server, capture_json_logs() as lines:
-        result = run(journey(tmp_path, text.format(base=server.url)), environ={"TEST_PASSWORD": wrong})
+        result = run(
+            journey(tmp_path, text.format(base=server.url)), environ={"TEST_PASSWORD": wrong}
+        )
     assert not result.success
     everything = render_text([result]) + render_json([result]) + repr(lines)
     assert wrong not in everything
@@ -146,7 +149,7 @@ def test_every_request_carries_traceparent_and_synthetic_baggage(
     spans = {s.name: s for s in span_exporter.get_finished_spans()}
     assert set(spans) == {"journey login", "step login", "step me", "cleanup logout"}
     for request, step in zip(seen, ("step login", "step me", "cleanup logout"), strict=True):
-        version, trace_id, span_id, _ = request.headers["traceparent"].split("-")
+        _, trace_id, span_id, _ = request.headers["traceparent"].split("-")
         assert trace_id == result.trace_id
         assert span_id == format(spans[step].context.span_id, "016x")
         assert "synthetic=true" in request.headers["baggage"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from pathlib import Path
@@ -29,7 +30,9 @@ class Recorder:
         self.runs: list[tuple[str, float, float]] = []
 
     async def __call__(self, journey: Journey, result: RunResult) -> None:
-        self.runs.append((journey.name, result.started_at, result.started_at + result.duration_seconds))
+        self.runs.append(
+            (journey.name, result.started_at, result.started_at + result.duration_seconds)
+        )
 
     def of(self, name: str) -> list[tuple[str, float, float]]:
         return [run for run in self.runs if run[0] == name]
@@ -48,7 +51,8 @@ def test_journeys_run_at_their_interval(tmp_path: Path, registry: CollectorRegis
     metrics = MonitorMetrics(registry)
     with target() as server:
         config = journeys(
-            tmp_path, f"checks: [{{name: fast, url: '{server.url}/ok', interval: 0.2, jitter: 0.02}}]"
+            tmp_path,
+            f"checks: [{{name: fast, url: '{server.url}/ok', interval: 0.2, jitter: 0.02}}]",
         )
         scheduler = Scheduler(JourneyRunner(), metrics, on_result=recorder, rng=random.Random(1))
         scheduler.update(config)
@@ -75,9 +79,11 @@ def test_a_journey_that_overruns_its_interval_never_overlaps_itself(
         asyncio.run(run_for(scheduler, 1.3))
     runs = sorted(recorder.of("slow"), key=lambda run: run[1])
     assert len(runs) >= 2
-    for earlier, later in zip(runs, runs[1:], strict=False):
+    for earlier, later in itertools.pairwise(runs):
         assert later[1] >= earlier[2] - 0.01, "a run started before the previous one ended"
-    assert (registry.get_sample_value("synthetic_runs_skipped_total", {"journey": "slow"}) or 0) >= 2
+    assert (
+        registry.get_sample_value("synthetic_runs_skipped_total", {"journey": "slow"}) or 0
+    ) >= 2
 
 
 def test_a_hanging_target_does_not_delay_other_journeys(tmp_path: Path) -> None:
@@ -106,8 +112,17 @@ def test_update_adds_replaces_and_removes_journeys(tmp_path: Path) -> None:
     """A new configuration starts new journeys, stops removed ones, keeps the rest."""
     recorder = Recorder()
     with target() as server:
-        first = journeys(tmp_path, f"checks: [{{name: a, url: '{server.url}/ok', interval: 0.1}}, {{name: b, url: '{server.url}/ok', interval: 0.1}}]")
-        second = journeys(tmp_path, f"checks: [{{name: b, url: '{server.url}/json', interval: 0.1}}, {{name: c, url: '{server.url}/ok', interval: 0.1}}]")
+        ok, data = f"{server.url}/ok", f"{server.url}/json"
+        first = journeys(
+            tmp_path,
+            f"checks: [{{name: a, url: '{ok}', interval: 0.1}}, "
+            f"{{name: b, url: '{ok}', interval: 0.1}}]",
+        )
+        second = journeys(
+            tmp_path,
+            f"checks: [{{name: b, url: '{data}', interval: 0.1}}, "
+            f"{{name: c, url: '{ok}', interval: 0.1}}]",
+        )
         scheduler = Scheduler(JourneyRunner(), on_result=recorder)
 
         async def scenario() -> list[str]:

@@ -1,4 +1,4 @@
-"""History: uptime over 24h/7d/30d, hourly bars, recent failures, pruning; memory, SQLite, Postgres."""
+"""History: uptime over 24h/7d/30d, hourly bars, failures, pruning (memory, SQLite, Postgres)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,9 @@ def postgres_url() -> Iterator[str]:
     name = f"monitor_test_{uuid.uuid4().hex[:8]}"
 
     async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="postgres")
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=5432, user="postgres", database="postgres"
+        )
         try:
             await connection.execute(statement)
         finally:

@@ -45,7 +45,9 @@ checks:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await store.add(
-            RunRecord("home", time.time() - 3 * 86400, 0.1, False, "failure", 1, "check", "old", "0" * 32)
+            RunRecord(
+                "home", time.time() - 3 * 86400, 0.1, False, "failure", 1, "check", "old", "0" * 32
+            )
         )
         await monitor.start()
         yield
@@ -118,7 +120,9 @@ def test_metrics_are_served_as_openmetrics_with_exemplars(client: TestClient) ->
     """Asked for OpenMetrics, /metrics carries trace exemplars on the step histograms."""
     response = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert response.headers["content-type"].startswith("application/openmetrics-text")
-    assert re.search(r'synthetic_step_duration_seconds_bucket\{.*# \{trace_id="[0-9a-f]{32}"\}', response.text)
+    assert re.search(
+        r'synthetic_step_duration_seconds_bucket\{.*# \{trace_id="[0-9a-f]{32}"\}', response.text
+    )
     plain = client.get("/metrics")
     assert plain.headers["content-type"].startswith("text/plain")
     assert 'probe_success{journey="broken",step=""} 0.0' in plain.text

@@ -16,10 +16,10 @@ from prometheus_client.openmetrics.exposition import (
 )
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from starlette.applications import Starlette
-from starlette.types import Lifespan
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Lifespan
 
 from synthetic_monitor.service import Monitor
 
@@ -134,5 +134,5 @@ def create_app(
             Route("/metrics", metrics),
             Route("/health/live", live),
             Route("/health/ready", ready),
-        ]
+        ],
     )
