@@ -114,7 +114,7 @@ def serve(settings: MonitorSettings) -> int:
     from prometheus_client import CollectorRegistry  # noqa: PLC0415
 
     from synthetic_monitor.metrics import MonitorMetrics  # noqa: PLC0415
-    from synthetic_monitor.service import Monitor  # noqa: PLC0415
+    from synthetic_monitor.service import Monitor, tune_gc  # noqa: PLC0415
     from synthetic_monitor.storage import create_store  # noqa: PLC0415
     from synthetic_monitor.web import create_app  # noqa: PLC0415
 
@@ -143,6 +143,7 @@ def serve(settings: MonitorSettings) -> int:
     @asynccontextmanager
     async def lifespan(_: object) -> AsyncIterator[None]:
         await monitor.start()
+        tune_gc()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, monitor.reload)
         log.info(

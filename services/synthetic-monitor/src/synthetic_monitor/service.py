@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from pathlib import Path
@@ -24,11 +25,29 @@ from synthetic_monitor.runner import JourneyRunner
 from synthetic_monitor.scheduler import Scheduler
 from synthetic_monitor.storage import HistoryStore
 
-__all__ = ["Monitor"]
+__all__ = ["Monitor", "tune_gc"]
 
 log = logging.getLogger("synthetic_monitor.service")
 
 DAY = 86400.0
+
+#: Young-generation threshold: a run's objects (spans, results, HTTP state) live for
+#: milliseconds; collecting less often lets them die young instead of being promoted.
+GC_GEN0_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Keep garbage collection pauses out of the schedule.
+
+    Full (oldest generation) collections scan every object the process holds and took over
+    100 ms with 1,000 journeys here, making runs start late. Freezing what exists after
+    start-up (modules, configuration) removes it from every later scan, and a larger young
+    generation threshold keeps short-lived per-run objects from reaching the old generation.
+    Called after start-up and after each reload.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
 
 
 class Monitor:
@@ -94,6 +113,7 @@ class Monitor:
             self._mtimes = self._snapshot()
             return False
         self._apply(config)
+        tune_gc()
         self.last_reload_error = None
         self.metrics.reloads.labels("success").inc()
         self.metrics.reload_ok.set(1)

@@ -40,16 +40,32 @@ class HttpExecutor:
             kwargs["extensions"] = {"sni_hostname": step.tls.server_name}
         client = context.client(step.tls)
         started = time.perf_counter()
+        expiry = None
         try:
-            response = await client.request(
+            request = client.build_request(
                 step.method,
                 url,
                 params=params or None,
                 headers=headers,
                 timeout=context.timeout,
-                follow_redirects=step.follow_redirects,
                 **kwargs,
             )
+            response = await client.send(
+                request, stream=True, follow_redirects=step.follow_redirects
+            )
+            try:
+                # Read the certificate while the connection is still open: it is closed as
+                # soon as the body has been read (no keep-alive).
+                stream = response.extensions.get("network_stream")
+                if stream is not None and response.url.scheme == "https":
+                    expiry = cert_expiry(stream.get_extra_info("ssl_object"))
+                content = bytearray()
+                async for chunk in response.aiter_bytes():
+                    content += chunk
+                    if len(content) >= MAX_BODY_BYTES:
+                        break
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as error:
             elapsed = (time.perf_counter() - started) * 1000
             kind = type(error).__name__
@@ -64,11 +80,7 @@ class HttpExecutor:
                 error=f"request failed: {type(error).__name__}: {error}",
             )
         elapsed = (time.perf_counter() - started) * 1000
-        expiry = None
-        stream = response.extensions.get("network_stream")
-        if stream is not None and response.url.scheme == "https":
-            expiry = cert_expiry(stream.get_extra_info("ssl_object"))
-        body = response.content[:MAX_BODY_BYTES].decode(response.encoding or "utf-8", "replace")
+        body = bytes(content[:MAX_BODY_BYTES]).decode(response.encoding or "utf-8", "replace")
         observation = Observation(
             kind="http",
             response_time_ms=elapsed,
