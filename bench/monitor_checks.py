@@ -154,6 +154,7 @@ async def _monitor_checks(url: str, count: int, concurrency: int) -> dict[str, f
     metrics = MonitorMetrics(CollectorRegistry())
     runner = JourneyRunner(setup_tracing("bench", "bench"), observer=metrics)
     await runner.run(journey)  # warm-up: imports, SSL context, first connection
+    tune_gc()  # as `serve` does once started
     queue = iter(range(count))
     failures = 0
 
