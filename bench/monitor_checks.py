@@ -304,9 +304,8 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    version = subprocess.run(
-        [blackbox, "--version"], capture_output=True, text=True, check=False
-    ).stderr.splitlines()[:1]
+    shown = subprocess.run([blackbox, "--version"], capture_output=True, text=True, check=False)
+    version = (shown.stdout or shown.stderr).splitlines()[:1]
     target_port, blackbox_port = free_port(), free_port()
     target_url = f"http://{HOST}:{target_port}/"
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as scratch:
