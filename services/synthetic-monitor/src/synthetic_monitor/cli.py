@@ -19,7 +19,7 @@ from synthetic_monitor import __version__
 from synthetic_monitor.config import load_paths
 from synthetic_monitor.errors import ConfigErrors
 from synthetic_monitor.logs import configure_logging
-from synthetic_monitor.otel import setup_tracing
+from synthetic_monitor.otel import setup_logs, setup_tracing
 from synthetic_monitor.report import render_json, render_junit, render_text
 from synthetic_monitor.results import RunResult
 from synthetic_monitor.runner import JourneyRunner
@@ -118,7 +118,12 @@ def serve(settings: MonitorSettings) -> int:
     from synthetic_monitor.storage import create_store  # noqa: PLC0415
     from synthetic_monitor.web import create_app  # noqa: PLC0415
 
-    configure_logging(settings.service_name, settings.log_level)
+    log_export = setup_logs(settings.service_name, settings.environment)
+    configure_logging(
+        settings.service_name,
+        settings.log_level,
+        extra_handlers=[log_export.handler] if log_export is not None else [],
+    )
     provider = setup_tracing(settings.service_name, settings.environment)
     registry = CollectorRegistry()
     metrics = MonitorMetrics(registry)
@@ -159,6 +164,8 @@ def serve(settings: MonitorSettings) -> int:
             provider.force_flush()
             provider.shutdown()
             log.info("monitor stopped")
+            if log_export is not None:
+                log_export.shutdown()
 
     app = create_app(monitor, registry, lifespan)
     server = uvicorn.Server(

@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -22,7 +22,7 @@ from opentelemetry import trace
 
 from synthetic_monitor.secrets import REDACTED, redact
 
-__all__ = ["JsonFormatter", "capture_json_logs", "configure_logging"]
+__all__ = ["JsonFormatter", "RedactFilter", "capture_json_logs", "configure_logging"]
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -44,6 +44,29 @@ def _clean(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_clean(item) for item in value]
     return redact(str(value))
+
+
+class RedactFilter(logging.Filter):
+    """Redact a record in place, so every handler after it (OTLP too) sees no secret.
+
+    Extras that are None are dropped: OTLP attributes cannot hold them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the message and the extras; keep every record."""
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = f"{record.msg!s} (arguments: {record.args!r})"
+        record.msg, record.args = redact(message), None
+        for key, value in list(vars(record).items()):
+            if key in _STANDARD or key.startswith("otel"):
+                continue
+            if value is None:
+                delattr(record, key)
+            else:
+                setattr(record, key, REDACTED if _SENSITIVE.search(key) else _clean(value))
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -85,15 +108,23 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    service: str, level: str = "INFO", stream: TextIO | None = None
+    service: str,
+    level: str = "INFO",
+    stream: TextIO | None = None,
+    extra_handlers: Sequence[logging.Handler] = (),
 ) -> logging.Handler:
-    """Send every record to stdout as JSON; replace the root logger's handlers."""
+    """Send every record to stdout as JSON (and to ``extra_handlers``), redacted.
+
+    Replaces the root logger's handlers; each gets a ``RedactFilter`` first.
+    """
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
     handler.setFormatter(JsonFormatter(service))
-    root.addHandler(handler)
+    for each in (handler, *extra_handlers):
+        each.addFilter(RedactFilter())
+        root.addHandler(each)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
