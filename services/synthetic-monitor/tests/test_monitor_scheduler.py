@@ -103,7 +103,7 @@ checks:
         started = time.monotonic()
         asyncio.run(run_for(scheduler, 1.0, grace=0.2))
         elapsed = time.monotonic() - started
-    assert len(recorder.of("quick")) >= 7
+    assert len(recorder.of("quick")) >= 5  # ten slots; a loaded CI machine may lose a few
     assert recorder.of("hangs") == []
     assert elapsed < 2.5, "stop() waited for the hanging run beyond its grace period"
 
