@@ -31,6 +31,9 @@ log = logging.getLogger("synthetic_monitor.scheduler")
 
 ResultHandler = Callable[[Journey, RunResult], Awaitable[None]]
 
+#: How long the result handler (the history store) may take per run.
+RESULT_HANDLER_TIMEOUT_SECONDS = 10.0
+
 
 def hard_limit(journey: Journey) -> float:
     """Return the longest a run of ``journey`` may take before it is cancelled."""
@@ -109,20 +112,33 @@ class _Worker:
         try:
             async with asyncio.timeout(hard_limit(journey)):
                 result = await scheduler.runner.run(journey)
-            scheduler.latest[journey.name] = result
-            if scheduler.on_result is not None:
-                await scheduler.on_result(journey, result)
         except TimeoutError:
             log.error(
                 "run exceeded its hard limit and was cancelled",
                 extra={"journey": journey.name, "limit_seconds": hard_limit(journey)},
             )
+            return
         except Exception:
             log.exception("run crashed", extra={"journey": journey.name})
+            return
         finally:
             self.running = False
             if scheduler.metrics is not None:
                 scheduler.metrics.in_progress.dec()
+        scheduler.latest[journey.name] = result
+        if scheduler.on_result is None:
+            return
+        try:
+            # A history store that hangs must not hold up this journey's schedule for long.
+            async with asyncio.timeout(RESULT_HANDLER_TIMEOUT_SECONDS):
+                await scheduler.on_result(journey, result)
+        except TimeoutError:
+            log.error(
+                "storing a run timed out; the run is counted in metrics but not in history",
+                extra={"journey": journey.name},
+            )
+        except Exception:
+            log.exception("handling a run's result failed", extra={"journey": journey.name})
 
     async def stop(self, grace: float) -> None:
         self.stopping = True
