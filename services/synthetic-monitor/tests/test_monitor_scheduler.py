@@ -8,9 +8,11 @@ import random
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor_support import target, write
+from synthetic_monitor import scheduler as scheduler_module
 from synthetic_monitor.config import Journey, load_config
 from synthetic_monitor.metrics import MonitorMetrics
 from synthetic_monitor.results import RunResult
@@ -142,3 +144,22 @@ def test_update_adds_replaces_and_removes_journeys(tmp_path: Path) -> None:
     assert {"/ok", "/json"} <= paths
     assert len(recorder.of("c")) >= 2
     assert sorted(scheduler.journeys) == ["b", "c"]
+
+
+def test_a_hanging_history_store_does_not_stall_the_schedule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result handler that never returns is cut off; the journey keeps running."""
+    monkeypatch.setattr(scheduler_module, "RESULT_HANDLER_TIMEOUT_SECONDS", 0.05)
+    started: list[float] = []
+
+    async def hangs(_: Journey, result: RunResult) -> None:
+        started.append(result.started_at)
+        await asyncio.sleep(30)
+
+    with target() as server:
+        config = journeys(tmp_path, f"checks: [{{name: a, url: '{server.url}/ok', interval: 0.1}}]")
+        scheduler = Scheduler(JourneyRunner(), on_result=hangs)
+        scheduler.update(config)
+        asyncio.run(run_for(scheduler, 0.8, grace=0.2))
+    assert len(started) >= 4
