@@ -368,6 +368,11 @@ def main() -> int:
                     f"--schedule-seconds={args.schedule_seconds}",
                 ]
             )
+            load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+            print(
+                f"{PREFIX} machine load average (1, 5, 15 min) {load} on {os.cpu_count()} CPUs: "
+                "lateness is only meaningful when the machine is not oversubscribed"
+            )
             print(
                 f"{PREFIX} scheduler, {args.scheduled} checks (10 s interval, 10 s jitter) for "
                 f"{args.schedule_seconds:.0f} s: {int(schedule['runs'])} runs, lateness p50 "
