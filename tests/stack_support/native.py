@@ -5,6 +5,7 @@ Everything is derived from docker-compose.yml and .env, mechanically:
 * each compose service gets its own loopback address (``127.77.0.N``, N in compose order) and
   keeps its container ports, so ``loki:3100`` in any config file or variable becomes
   ``127.77.0.N:3100``; ``0.0.0.0`` in a service's own files becomes its own address;
+* an environment value that is only a service's name (a host, no port) becomes its address;
 * each service gets a folder that mirrors the container's file system: bind-mounted files and
   folders are copied there (with the two substitutions above), named volumes are empty
   folders, secrets are copied files; every container path in the service's files, command
@@ -212,7 +213,8 @@ class NativeStack:
         text = self._reference.sub(lambda m: self.hostport(m[1], int(m[2])), text)
         text = re.sub(r"(?<![\d.])0\.0\.0\.0(?![\d.])", self.address(service), text)
         for target, host in mounts:
-            pattern = rf"(?<![\w.:/-]){re.escape(target)}(?=$|[/\s'\",\]*])"
+            # A path stands alone, or follows a URL's empty authority (sqlite:////var/...).
+            pattern = rf"(?:(?<=:///)|(?<![\w.:/-])){re.escape(target)}(?=$|[/\s'\",\]*])"
             text = re.sub(pattern, str(host).replace("\\", "\\\\"), text, flags=re.MULTILINE)
         return text
 
@@ -274,7 +276,11 @@ class NativeStack:
             command = command.split()
 
         argv = ENTRYPOINTS[service]() + [rewrite(interpolate(str(a), self.dotenv)) for a in command]
-        env = {k: rewrite(v) for k, v in self._environment(service).items()}
+        # A value that is just a service's name (a host without a port) is that service's host.
+        env = {
+            k: self.address(v) if v in self.all_services else rewrite(v)
+            for k, v in self._environment(service).items()
+        }
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
