@@ -2,9 +2,9 @@
 
 Everything is derived from docker-compose.yml and .env, mechanically:
 
-* each compose service gets its own loopback address (``127.77.0.N``, N in compose order) and
+* each compose service gets its own loopback address (``127.X.0.N``, N in compose order) and
   keeps its container ports, so ``loki:3100`` in any config file or variable becomes
-  ``127.77.0.N:3100``; ``0.0.0.0`` in a service's own files becomes its own address;
+  ``127.X.0.N:3100``; ``0.0.0.0`` in a service's own files becomes its own address;
 * an environment value that is only a service's name (a host, no port) becomes its address;
 * each service gets a folder that mirrors the container's file system: bind-mounted files and
   folders are copied there (with the two substitutions above), named volumes are empty
@@ -62,8 +62,9 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_FILE = ROOT / ".env"
-#: The /24 the native stack's addresses come from (override when two stacks share a machine).
-NETWORK = os.environ.get("LOOKOUT_NATIVE_NETWORK", "127.77.0")
+#: The /24 of 127/8 the native stack's addresses come from: one per test process, so two
+#: checkouts' test runs on one machine do not collide (LOOKOUT_NATIVE_NETWORK pins it).
+NETWORK = os.environ.get("LOOKOUT_NATIVE_NETWORK", f"127.{100 + os.getpid() % 150}.0")
 
 #: Compose services that are the machine's own servers here.
 MACHINE_SERVICES = {"postgres": "127.0.0.1", "redis": "127.0.0.1"}
