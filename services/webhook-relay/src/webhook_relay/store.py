@@ -1,0 +1,685 @@
+"""The durable store: notifications, the delivery queue, idempotency keys, audit chain.
+
+SQLite (WAL, ``synchronous=FULL``: every commit is fsync'd) by default; Postgres when the
+URL says so, where several replicas share one queue: workers claim rows with
+``FOR UPDATE SKIP LOCKED`` and the idempotency table's primary key makes duplicates from
+Alertmanager HA peers collapse across replicas. Everything here is synchronous (SQLAlchemy
+Core); the web app calls it from threads.
+
+Delivery states: pending -> inflight (claimed, with a lease) -> delivered | pending (retry)
+| dead. A worker that dies leaves its lease to expire; another claims the row again. A
+delivery is not claimed while an earlier one of the same target and group is pending or
+inflight, so each group reaches each target in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from webhook_relay.errors import StoreUnavailableError
+
+__all__ = [
+    "GENESIS_HASH",
+    "AcceptItem",
+    "AcceptResult",
+    "AuditVerification",
+    "ClaimedDelivery",
+    "QueueStat",
+    "Store",
+    "engine_url",
+]
+
+GENESIS_HASH = "0" * 64
+_AUDIT_LOCK_ID = 0x5245_4C41  # "RELA": the advisory lock that serialises audit appends
+
+metadata = MetaData()
+
+notifications = Table(
+    "relay_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", Float, nullable=False),
+    Column("receiver", String(256), nullable=False),
+    Column("group_key", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("traceparent", String(64)),
+)
+
+deliveries = Table(
+    "relay_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", Integer, nullable=False, index=True),
+    Column("target", String(64), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("group_key", String(64), nullable=False),  # sha256 of groupKey: bounded index size
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float),
+    Column("owner", String(64)),
+    Column("last_error", Text),
+    Column("last_reason", String(32)),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Index("relay_deliveries_due", "state", "next_attempt_at"),
+    Index("relay_deliveries_group", "target", "group_key", "id"),
+)
+
+idempotency = Table(
+    "relay_idempotency",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+)
+
+target_state = Table(
+    "relay_target_state",
+    metadata,
+    Column("target", String(64), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+audit = Table(
+    "relay_audit",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_anchor = Table(
+    "relay_audit_anchor",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("pruned_through", Integer, nullable=False),
+)
+
+
+def engine_url(url: str) -> str:
+    """Return the SQLAlchemy URL for a sqlite:// or postgresql:// URL (psycopg 3 driver)."""
+    for plain, full in (
+        ("postgres://", "postgresql+psycopg://"),
+        ("postgresql://", "postgresql+psycopg://"),
+        ("sqlite://", "sqlite+pysqlite://"),
+    ):
+        if url.startswith(plain):
+            return full + url[len(plain) :]
+    return url
+
+
+def sha256_hex(value: str) -> str:
+    """Return the hex SHA-256 of a string."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def audit_hash(prev_hash: str, at: float, kind: str, detail: str) -> str:
+    """Return the hash of an audit record chained to the previous one."""
+    return sha256_hex(f"{prev_hash}\n{at!r}\n{kind}\n{detail}")
+
+
+@dataclass(frozen=True)
+class AcceptItem:
+    """A validated notification waiting for its durable commit."""
+
+    receiver: str
+    group_key: str
+    status: str
+    idempotency_key: str
+    payload: str
+    traceparent: str | None
+    routes: Sequence[tuple[str, str]]  # (target, rule)
+    alert_count: int
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    """What the commit did with one item."""
+
+    notification_id: int | None
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery this worker holds a lease on."""
+
+    id: int
+    notification_id: int
+    target: str
+    rule: str
+    attempts: int
+    created_at: float
+    payload: str
+    traceparent: str | None
+
+
+@dataclass(frozen=True)
+class QueueStat:
+    """Count and oldest creation time of deliveries per target and state."""
+
+    target: str
+    state: str
+    count: int
+    oldest: float | None
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The result of walking the audit chain."""
+
+    ok: bool
+    records: int
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+
+def _canonical(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"))
+
+
+class Store:
+    """Synchronous access to the relay's tables (one instance per process)."""
+
+    def __init__(self, url: str, *, dedup_window_seconds: float = 300.0) -> None:
+        self.url = engine_url(url)
+        self.dedup_window_seconds = dedup_window_seconds
+        self.is_postgres = self.url.startswith("postgresql")
+        self.engine = self._create_engine()
+
+    def _create_engine(self) -> Engine:
+        if not self.is_postgres:
+            engine = create_engine(self.url, pool_size=10, max_overflow=10)
+
+            @event.listens_for(engine, "connect")
+            def _connect(dbapi_connection: Any, _record: Any) -> None:
+                # Driver-level autocommit: SQLAlchemy's begin below issues BEGIN IMMEDIATE,
+                # so a writer takes the lock up front instead of failing on upgrade.
+                dbapi_connection.isolation_level = None
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA busy_timeout = 10000")  # before WAL: two starters
+                cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
+                cursor.execute("PRAGMA synchronous = FULL")  # fsync every commit: durable
+                cursor.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(connection: Connection) -> None:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+            return engine
+        return create_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+    def create_schema(self) -> None:
+        """Create the tables that are missing (idempotent; safe with several replicas)."""
+        with self._transaction() as connection:
+            if self.is_postgres:
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID + 1}
+                )
+            metadata.create_all(connection)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """Run one transaction; the store's own transient failures become StoreUnavailableError."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except (OperationalError, DBAPIError) as error:
+            if isinstance(error, OperationalError) or error.connection_invalidated:
+                msg = f"the store is unavailable: {type(error.orig).__name__}: {error.orig}"
+                raise StoreUnavailableError(msg) from error
+            raise
+
+    def ping(self) -> None:
+        """Run a trivial query (readiness)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except (OperationalError, DBAPIError) as error:
+            msg = f"the store is unavailable: {error.orig}"
+            raise StoreUnavailableError(msg) from error
+
+    # --- audit ------------------------------------------------------------------------------
+
+    def _append_audit(
+        self, connection: Connection, records: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Append records to the chain (callers hold the transaction)."""
+        if not records:
+            return
+        if self.is_postgres:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+        previous = connection.execute(
+            select(audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
+        ).scalar_one_or_none()
+        if previous is None:
+            previous = (
+                connection.execute(
+                    select(audit_anchor.c.hash).where(audit_anchor.c.id == 1)
+                ).scalar_one_or_none()
+                or GENESIS_HASH
+            )
+        rows = []
+        for kind, detail in records:
+            at = time.time()
+            body = _canonical(detail)
+            digest = audit_hash(previous, at, kind, body)
+            rows.append(
+                {"at": at, "kind": kind, "detail": body, "prev_hash": previous, "hash": digest}
+            )
+            previous = digest
+        connection.execute(insert(audit), rows)
+
+    def verify_audit(self) -> AuditVerification:
+        """Walk the chain from the anchor; report the first record that does not fit."""
+        with self.engine.connect() as connection:
+            anchor = connection.execute(
+                select(audit_anchor.c.hash).where(audit_anchor.c.id == 1)
+            ).scalar_one_or_none()
+            expected = anchor or GENESIS_HASH
+            count = 0
+            result = connection.execution_options(stream_results=True, yield_per=1000).execute(
+                select(audit).order_by(audit.c.seq)
+            )
+            for row in result:
+                count += 1
+                if row.prev_hash != expected:
+                    return AuditVerification(
+                        False,
+                        count,
+                        row.seq,
+                        "prev_hash does not match the previous record (removed or reordered)",
+                    )
+                if audit_hash(row.prev_hash, row.at, row.kind, row.detail) != row.hash:
+                    return AuditVerification(
+                        False,
+                        count,
+                        row.seq,
+                        "hash does not match the record's content (the record was altered)",
+                    )
+                expected = row.hash
+        return AuditVerification(True, count)
+
+    # --- accepting --------------------------------------------------------------------------
+
+    def accept(self, items: Sequence[AcceptItem]) -> list[AcceptResult]:
+        """Store a batch of notifications in ONE transaction (group commit); return per item."""
+        now = time.time()
+        results: list[AcceptResult] = []
+        upsert_module = postgresql if self.is_postgres else sqlite
+        with self._transaction() as connection:
+            records: list[tuple[str, dict[str, Any]]] = []
+            for item in items:
+                statement = upsert_module.insert(idempotency).values(
+                    key=item.idempotency_key, expires_at=now + self.dedup_window_seconds
+                )
+                statement = statement.on_conflict_do_update(
+                    index_elements=[idempotency.c.key],
+                    set_={"expires_at": statement.excluded.expires_at},
+                    where=idempotency.c.expires_at < now,
+                ).returning(idempotency.c.key)
+                fresh = connection.execute(statement).first() is not None
+                if not fresh:
+                    results.append(AcceptResult(None, duplicate=True))
+                    records.append(("duplicate", {"idempotency_key": item.idempotency_key}))
+                    continue
+                notification_id = connection.execute(
+                    insert(notifications)
+                    .values(
+                        received_at=now,
+                        receiver=item.receiver,
+                        group_key=item.group_key,
+                        status=item.status,
+                        idempotency_key=item.idempotency_key,
+                        payload=item.payload,
+                        traceparent=item.traceparent,
+                    )
+                    .returning(notifications.c.id)
+                ).scalar_one()
+                if item.routes:
+                    group = sha256_hex(item.group_key)
+                    connection.execute(
+                        insert(deliveries),
+                        [
+                            {
+                                "notification_id": notification_id,
+                                "target": target,
+                                "rule": rule,
+                                "group_key": group,
+                                "state": "pending",
+                                "attempts": 0,
+                                "next_attempt_at": now,
+                                "created_at": now,
+                                "updated_at": now,
+                            }
+                            for target, rule in item.routes
+                        ],
+                    )
+                results.append(AcceptResult(notification_id, duplicate=False))
+                records.append(
+                    (
+                        "received",
+                        {
+                            "notification_id": notification_id,
+                            "idempotency_key": item.idempotency_key,
+                            "receiver": item.receiver,
+                            "status": item.status,
+                            "alerts": item.alert_count,
+                            "payload_sha256": sha256_hex(item.payload),
+                            "targets": [target for target, _ in item.routes],
+                        },
+                    )
+                )
+            self._append_audit(connection, records)
+        return results
+
+    # --- delivering -------------------------------------------------------------------------
+
+    def claim(self, owner: str, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries, oldest first, at most one per target+group."""
+        now = time.time()
+        locking = "FOR UPDATE OF d SKIP LOCKED" if self.is_postgres else ""
+        statement = text(
+            f"""
+            UPDATE relay_deliveries SET state = 'inflight', owner = :owner,
+                lease_until = :lease, updated_at = :now
+            WHERE id IN (
+                SELECT d.id FROM relay_deliveries d
+                WHERE ((d.state = 'pending' AND d.next_attempt_at <= :now)
+                       OR (d.state = 'inflight' AND d.lease_until < :now))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM relay_deliveries e
+                      WHERE e.target = d.target AND e.group_key = d.group_key AND e.id < d.id
+                        AND e.state IN ('pending', 'inflight'))
+                ORDER BY d.id
+                LIMIT :limit
+                {locking}
+            )
+            RETURNING id, notification_id, target, rule, attempts, created_at
+            """  # noqa: S608 (the only interpolation is a fixed clause)
+        )
+        with self._transaction() as connection:
+            claimed = connection.execute(
+                statement,
+                {"owner": owner, "lease": now + lease_seconds, "now": now, "limit": limit},
+            ).all()
+            if not claimed:
+                return []
+            ids = sorted({row.notification_id for row in claimed})
+            bodies = {
+                row.id: (row.payload, row.traceparent)
+                for row in connection.execute(
+                    select(
+                        notifications.c.id, notifications.c.payload, notifications.c.traceparent
+                    ).where(notifications.c.id.in_(ids))
+                )
+            }
+        return sorted(
+            (
+                ClaimedDelivery(
+                    id=row.id,
+                    notification_id=row.notification_id,
+                    target=row.target,
+                    rule=row.rule,
+                    attempts=row.attempts,
+                    created_at=row.created_at,
+                    payload=bodies[row.notification_id][0],
+                    traceparent=bodies[row.notification_id][1],
+                )
+                for row in claimed
+            ),
+            key=lambda delivery: delivery.id,
+        )
+
+    def finish(
+        self,
+        delivery_id: int,
+        owner: str,
+        *,
+        state: str,
+        attempts: int,
+        next_attempt_at: float | None = None,
+        error: str | None = None,
+        reason: str | None = None,
+        audit_kind: str | None = None,
+    ) -> bool:
+        """Record a delivery's outcome if this worker still holds it; return whether it did."""
+        now = time.time()
+        values: dict[str, Any] = {
+            "state": state,
+            "attempts": attempts,
+            "owner": None,
+            "lease_until": None,
+            "updated_at": now,
+            "last_error": error,
+            "last_reason": reason,
+        }
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if state == "delivered":
+            values["delivered_at"] = now
+        with self._transaction() as connection:
+            done = connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == delivery_id,
+                    deliveries.c.owner == owner,
+                    deliveries.c.state == "inflight",
+                )
+                .values(**values)
+            ).rowcount
+            if done and audit_kind is not None:
+                self._append_audit(
+                    connection,
+                    [
+                        (
+                            audit_kind,
+                            {"delivery_id": delivery_id, "attempts": attempts, "reason": reason},
+                        )
+                    ],
+                )
+        return bool(done)
+
+    def release(self, owner: str, ids: Sequence[int] | None = None) -> int:
+        """Return this worker's leased deliveries to the queue (graceful shutdown)."""
+        condition = [deliveries.c.owner == owner, deliveries.c.state == "inflight"]
+        if ids is not None:
+            condition.append(deliveries.c.id.in_(list(ids)))
+        with self._transaction() as connection:
+            return connection.execute(
+                update(deliveries)
+                .where(*condition)
+                .values(state="pending", owner=None, lease_until=None)
+            ).rowcount
+
+    # --- dead letters -----------------------------------------------------------------------
+
+    def dead_letters(self, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """List dead deliveries, oldest first."""
+        query = select(
+            deliveries.c.id,
+            deliveries.c.notification_id,
+            deliveries.c.target,
+            deliveries.c.rule,
+            deliveries.c.attempts,
+            deliveries.c.last_error,
+            deliveries.c.last_reason,
+            deliveries.c.created_at,
+            deliveries.c.updated_at,
+        ).where(deliveries.c.state == "dead")
+        if target is not None:
+            query = query.where(deliveries.c.target == target)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(deliveries.c.id).limit(limit)).mappings().all()
+        return [dict(row) for row in rows]
+
+    def replay(self, ids: Sequence[int] | None = None, target: str | None = None) -> int:
+        """Queue dead deliveries again (all, some ids, or one target's); return how many."""
+        condition = [deliveries.c.state == "dead"]
+        if ids is not None:
+            condition.append(deliveries.c.id.in_(list(ids)))
+        if target is not None:
+            condition.append(deliveries.c.target == target)
+        now = time.time()
+        with self._transaction() as connection:
+            replayed = [
+                row.id
+                for row in connection.execute(
+                    update(deliveries)
+                    .where(*condition)
+                    .values(
+                        state="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        updated_at=now,
+                        last_error=None,
+                    )
+                    .returning(deliveries.c.id)
+                )
+            ]
+            if replayed:
+                self._append_audit(connection, [("replayed", {"delivery_ids": sorted(replayed)})])
+        return len(replayed)
+
+    # --- state, stats, retention -------------------------------------------------------------
+
+    def get_state(self, target: str, key: str) -> dict[str, Any] | None:
+        """Return a target's saved state for a key."""
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(target_state.c.value).where(
+                    target_state.c.target == target, target_state.c.key == sha256_hex(key)
+                )
+            ).scalar_one_or_none()
+        return None if value is None else dict(json.loads(value))
+
+    def put_state(self, target: str, key: str, value: dict[str, Any]) -> None:
+        """Save a target's state for a key (insert or replace)."""
+        module = postgresql if self.is_postgres else sqlite
+        statement = module.insert(target_state).values(
+            target=target, key=sha256_hex(key), value=json.dumps(value), updated_at=time.time()
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[target_state.c.target, target_state.c.key],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+        with self._transaction() as connection:
+            connection.execute(statement)
+
+    def queue_stats(self) -> list[QueueStat]:
+        """Return count and oldest creation time per target for pending, inflight and dead."""
+        query = (
+            select(
+                deliveries.c.target,
+                deliveries.c.state,
+                func.count(),
+                func.min(deliveries.c.created_at),
+            )
+            .where(deliveries.c.state.in_(["pending", "inflight", "dead"]))
+            .group_by(deliveries.c.target, deliveries.c.state)
+        )
+        with self.engine.connect() as connection:
+            return [
+                QueueStat(row[0], row[1], int(row[2]), row[3]) for row in connection.execute(query)
+            ]
+
+    def delivery_counts(self) -> dict[str, int]:
+        """Return the number of deliveries per state (tests and the CLI)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+            ).all()
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    def prune(self, retention_seconds: float) -> dict[str, int]:
+        """Delete what is older than the retention: audit prefix, finished rows, stale keys."""
+        now = time.time()
+        cutoff = now - retention_seconds
+        removed: dict[str, int] = {}
+        with self._transaction() as connection:
+            if self.is_postgres:
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID}
+                )
+            last = connection.execute(
+                select(audit.c.seq, audit.c.hash)
+                .where(audit.c.at < cutoff)
+                .order_by(audit.c.seq.desc())
+                .limit(1)
+            ).first()
+            if last is not None:
+                existing = connection.execute(select(audit_anchor.c.id)).first()
+                if existing is None:
+                    connection.execute(
+                        insert(audit_anchor).values(id=1, hash=last.hash, pruned_through=last.seq)
+                    )
+                else:
+                    connection.execute(
+                        update(audit_anchor)
+                        .where(audit_anchor.c.id == 1)
+                        .values(hash=last.hash, pruned_through=last.seq)
+                    )
+                removed["audit"] = connection.execute(
+                    delete(audit).where(audit.c.seq <= last.seq)
+                ).rowcount
+            removed["deliveries"] = connection.execute(
+                delete(deliveries).where(
+                    deliveries.c.state == "delivered", deliveries.c.updated_at < cutoff
+                )
+            ).rowcount
+            pending = (
+                select(deliveries.c.id)
+                .where(deliveries.c.notification_id == notifications.c.id)
+                .exists()
+            )
+            removed["notifications"] = connection.execute(
+                delete(notifications).where(notifications.c.received_at < cutoff, ~pending)
+            ).rowcount
+            removed["idempotency"] = connection.execute(
+                delete(idempotency).where(idempotency.c.expires_at < now)
+            ).rowcount
+            removed["target_state"] = connection.execute(
+                delete(target_state).where(target_state.c.updated_at < cutoff)
+            ).rowcount
+        return removed
