@@ -60,9 +60,17 @@ class CircuitBreaker:
     failures: int = 0
     open_until: float = 0.0
     trial_running: bool = False
+    #: A target's Retry-After holds every delivery to it (not just the refused one) until then.
+    paused_until: float = 0.0
+
+    def pause(self, until: float) -> None:
+        """Hold calls until ``until`` (the target asked for it with Retry-After)."""
+        self.paused_until = max(self.paused_until, until)
 
     def allow(self, now: float) -> float | None:
         """Return None if a call may go now, else the time the breaker allows one."""
+        if now < self.paused_until:
+            return self.paused_until
         if self.failures < self.threshold:
             return None
         if now < self.open_until:
@@ -218,7 +226,8 @@ class Dispatcher:
         breaker = self.breaker(delivery.target)
         reopen = breaker.allow(now)
         if reopen is not None:
-            self.metrics.failed.labels(delivery.target, "circuit_open").inc()
+            reason = "circuit_open" if breaker.failures >= breaker.threshold else "paused"
+            self.metrics.failed.labels(delivery.target, reason).inc()
             await asyncio.to_thread(
                 self.store.finish,
                 delivery.id,
@@ -226,8 +235,8 @@ class Dispatcher:
                 state="pending",
                 attempts=delivery.attempts,
                 next_attempt_at=reopen,
-                error="circuit breaker open",
-                reason="circuit_open",
+                error=f"held back: {reason}",
+                reason=reason,
             )
             return
         started = time.perf_counter()
@@ -296,6 +305,7 @@ class Dispatcher:
             retry_after = error.retry_after if isinstance(error, TransientDeliveryError) else None
             if retry_after is not None:
                 delay = min(max(retry_after, 0.0), self.settings.retry_after_max_seconds)
+                self.breaker(delivery.target).pause(time.time() + delay)
             self.metrics.retries.labels(delivery.target).inc()
             await asyncio.to_thread(
                 self.store.finish,
