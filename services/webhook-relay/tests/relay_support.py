@@ -55,7 +55,7 @@ def alert(
 
 
 def payload(
-    group: str = "{}:{alertname=\"HighErrorRate\"}",
+    group: str = '{}:{alertname="HighErrorRate"}',
     status: str = "firing",
     receiver: str = "relay",
     alerts: list[dict[str, Any]] | None = None,
@@ -159,7 +159,11 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             request = Received(
-                "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length), time.time()
+                "POST",
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                self.rfile.read(length),
+                time.time(),
             )
             recorder = holder["r"]
             status, headers, body = recorder.responder(request)
@@ -200,7 +204,9 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, timeout: float = 15.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(
+    url: str, timeout: float = 15.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Wait until ``url`` answers 200."""
     import httpx
 

@@ -66,7 +66,16 @@ def test_unknown_keys_are_accepted(client: TestClient) -> None:
         (b"\xff\xfe", "not UTF-8"),
         (b'{"receiver": "\\ud800"}', "surrogate"),
     ],
-    ids=["bad-json", "array", "version", "no-alerts", "no-groupkey", "bad-alert", "not-utf8", "surrogate"],
+    ids=[
+        "bad-json",
+        "array",
+        "version",
+        "no-alerts",
+        "no-groupkey",
+        "bad-alert",
+        "not-utf8",
+        "surrogate",
+    ],
 )
 def test_malformed_payload_is_400_with_a_message(
     client: TestClient, tmp_path: Path, body: bytes, fragment: str
@@ -99,7 +108,9 @@ def test_oversize_body_is_413(client: TestClient, tmp_path: Path) -> None:
     assert _store(tmp_path).delivery_counts() == {}
 
 
-def test_duplicate_within_window_is_acknowledged_not_stored_again(client: TestClient, tmp_path: Path) -> None:
+def test_duplicate_within_window_is_acknowledged_not_stored_again(
+    client: TestClient, tmp_path: Path
+) -> None:
     """The same notification twice (HA peers) is 202 both times and queued once."""
     first = client.post("/webhook", json=payload(), headers=AUTH)
     second = client.post("/webhook", json=payload(), headers=AUTH)
@@ -111,7 +122,10 @@ def test_duplicate_within_window_is_acknowledged_not_stored_again(client: TestCl
 def test_resolved_or_changed_group_is_not_a_duplicate(client: TestClient, tmp_path: Path) -> None:
     """A resolve of the same group, or a new alert in it, is a new notification."""
     client.post("/webhook", json=payload(), headers=AUTH)
-    assert client.post("/webhook", json=payload(status="resolved"), headers=AUTH).json()["status"] == "accepted"
+    assert (
+        client.post("/webhook", json=payload(status="resolved"), headers=AUTH).json()["status"]
+        == "accepted"
+    )
     from relay_support import alert
 
     grown = payload(alerts=[alert(fingerprint="f1"), alert(fingerprint="f2")])
@@ -119,7 +133,9 @@ def test_resolved_or_changed_group_is_not_a_duplicate(client: TestClient, tmp_pa
     assert _store(tmp_path).delivery_counts() == {"pending": 3}
 
 
-def test_store_failure_is_503_with_retry_after(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_failure_is_503_with_retry_after(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """When the store cannot commit, the answer is 503 with Retry-After (Alertmanager retries)."""
     from webhook_relay.errors import StoreUnavailableError
 

@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
-from relay_support import AUTH, Received, Receiver, alert, payload, receiver, settings, write_routing
+from relay_support import (
+    AUTH,
+    Received,
+    Receiver,
+    alert,
+    payload,
+    receiver,
+    settings,
+    write_routing,
+)
 
 from webhook_relay.app import create_app
 from webhook_relay.cli import main
@@ -122,14 +131,18 @@ def test_permanent_failure_dead_letters_then_replay_api_delivers(tmp_path: Path)
             assert "HTTP 400" in listed[0]["last_error"]
             assert client.get("/api/v1/dead-letters").status_code == 401
             status["code"] = 200
-            replayed = client.post("/api/v1/dead-letters/replay", json={"target": "hook"}, headers=AUTH)
+            replayed = client.post(
+                "/api/v1/dead-letters/replay", json={"target": "hook"}, headers=AUTH
+            )
             assert replayed.json() == {"replayed": 1}
             target.wait_for(1)
             wait_counts(tmp_path, {"delivered": 1})
             assert 'relay_dead_letters_total{target="hook"} 1.0' in client.get("/metrics").text
 
 
-def test_attempts_exhausted_dead_letters_and_cli_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_attempts_exhausted_dead_letters_and_cli_replays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Transient failures up to max_attempts dead-letter; `webhook-relay replay` re-queues."""
     with receiver() as target:
         target.responder = lambda _r: (503, {}, b"")
@@ -165,7 +178,11 @@ def test_circuit_breaker_holds_deliveries_without_spending_attempts(tmp_path: Pa
     """Once open, the breaker defers deliveries (reason circuit_open), not dead-lettering them."""
     with receiver() as target:
         target.responder = lambda _r: (500, {}, b"")
-        overrides = {"breaker_failure_threshold": 2, "breaker_cooldown_seconds": 30.0, "max_attempts": 3}
+        overrides = {
+            "breaker_failure_threshold": 2,
+            "breaker_cooldown_seconds": 30.0,
+            "max_attempts": 3,
+        }
         with relay(tmp_path, hook("hook", target), **overrides) as client:
             for index in range(3):
                 client.post("/webhook", json=payload(group=f"g{index}"), headers=AUTH)
@@ -194,7 +211,9 @@ def test_shutdown_returns_unfinished_deliveries_to_the_queue(tmp_path: Path) -> 
         with relay(tmp_path, hook("hook", target), graceful_timeout_seconds=0.3) as client:
             client.post("/webhook", json=payload(), headers=AUTH)
             deadline = time.monotonic() + 5
-            while store(tmp_path).delivery_counts() != {"inflight": 1} and time.monotonic() < deadline:
+            while (
+                store(tmp_path).delivery_counts() != {"inflight": 1} and time.monotonic() < deadline
+            ):
                 time.sleep(0.02)
         release.set()
     assert store(tmp_path).delivery_counts() == {"pending": 1}
@@ -212,6 +231,8 @@ def test_in_flight_delivery_finishes_on_shutdown(tmp_path: Path) -> None:
         with relay(tmp_path, hook("hook", target), graceful_timeout_seconds=3.0) as client:
             client.post("/webhook", json=payload(), headers=AUTH)
             deadline = time.monotonic() + 5
-            while store(tmp_path).delivery_counts() != {"inflight": 1} and time.monotonic() < deadline:
+            while (
+                store(tmp_path).delivery_counts() != {"inflight": 1} and time.monotonic() < deadline
+            ):
                 time.sleep(0.02)
     assert store(tmp_path).delivery_counts() == {"delivered": 1}

@@ -34,7 +34,12 @@ class MemoryState:
         self.values[(target, key)] = value
 
 
-def deliver(spec: dict[str, Any], body: dict[str, Any], state: MemoryState | None = None, delivery_id: int = 7) -> None:
+def deliver(
+    spec: dict[str, Any],
+    body: dict[str, Any],
+    state: MemoryState | None = None,
+    delivery_id: int = 7,
+) -> None:
     """Build a target from ``spec`` and deliver ``body`` through it."""
     target = build_target("t1", spec)
     notification = Notification.model_validate(body)
@@ -49,7 +54,9 @@ def deliver(spec: dict[str, Any], body: dict[str, Any], state: MemoryState | Non
                     http=client,
                     state=state or MemoryState(),
                     timeout=5.0,
-                    headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+                    headers={
+                        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+                    },
                 )
             )
 
@@ -58,7 +65,10 @@ def deliver(spec: dict[str, Any], body: dict[str, Any], state: MemoryState | Non
 
 def many(count: int, text: str = "x") -> dict[str, Any]:
     """Return a payload with ``count`` firing alerts, each with a long description."""
-    alerts = [alert(fingerprint=f"f{i}") | {"annotations": {"summary": f"alert {i} " + text}} for i in range(count)]
+    alerts = [
+        alert(fingerprint=f"f{i}") | {"annotations": {"summary": f"alert {i} " + text}}
+        for i in range(count)
+    ]
     return payload(alerts=alerts)
 
 
@@ -70,7 +80,10 @@ def test_slack_incoming_webhook_posts_block_kit() -> None:
     body = request.json()
     assert request.path == "/services/T/B/X"
     assert body["text"] == "[FIRING:1] HighErrorRate"
-    assert body["blocks"][0] == {"type": "header", "text": {"type": "plain_text", "text": "[FIRING:1] HighErrorRate"}}
+    assert body["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "[FIRING:1] HighErrorRate"},
+    }
     assert body["blocks"][1]["type"] == "section"
     assert body["blocks"][1]["text"]["type"] == "mrkdwn"
     assert "HighErrorRate is firing - error ratio above 5%" in body["blocks"][1]["text"]["text"]
@@ -93,7 +106,11 @@ def test_slack_bot_posts_then_updates_and_threads_on_resolve() -> None:
     state = MemoryState()
 
     def answer(request: Received) -> tuple[int, dict[str, str], bytes]:
-        return 200, {"Content-Type": "application/json"}, json.dumps({"ok": True, "channel": "C1", "ts": "1700.0001"}).encode()
+        return (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps({"ok": True, "channel": "C1", "ts": "1700.0001"}).encode(),
+        )
 
     spec = {"type": "slack", "token": "xoxb-test", "channel": "C1", "api_url": ""}
     with receiver() as slack:
@@ -121,7 +138,9 @@ def test_slack_api_errors_are_classified(error: str, kind: type[Exception]) -> N
     with receiver() as slack:
         slack.responder = lambda _r: (200, {}, json.dumps({"ok": False, "error": error}).encode())
         with pytest.raises(kind):
-            deliver({"type": "slack", "token": "xoxb", "channel": "C1", "api_url": slack.url}, payload())
+            deliver(
+                {"type": "slack", "token": "xoxb", "channel": "C1", "api_url": slack.url}, payload()
+            )
 
 
 def test_pagerduty_trigger_and_resolve_share_a_dedup_key() -> None:
@@ -169,7 +188,11 @@ def test_teams_posts_adaptive_card_1_4_envelope() -> None:
     assert card["version"] == "1.4"
     assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
     assert card["body"][0]["text"] == "[FIRING:1] HighErrorRate"
-    assert card["actions"][0] == {"type": "Action.OpenUrl", "title": "Open Alertmanager", "url": "http://alertmanager:9093"}
+    assert card["actions"][0] == {
+        "type": "Action.OpenUrl",
+        "title": "Open Alertmanager",
+        "url": "http://alertmanager:9093",
+    }
 
 
 def test_teams_stays_under_28_kb() -> None:
@@ -184,11 +207,18 @@ def test_teams_stays_under_28_kb() -> None:
 def test_discord_embed_within_limits() -> None:
     """Discord gets one embed: at most 25 fields and 6,000 characters, then "+N more"."""
     with receiver() as discord:
-        deliver({"type": "discord", "webhook_url": f"{discord.url}/api/webhooks/1/abc"}, many(40, "w" * 300))
+        deliver(
+            {"type": "discord", "webhook_url": f"{discord.url}/api/webhooks/1/abc"},
+            many(40, "w" * 300),
+        )
         (request,) = discord.wait_for(1)
     (embed,) = request.json()["embeds"]
     assert len(embed["fields"]) <= 25
-    total = len(embed["title"]) + len(embed["footer"]["text"]) + sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    total = (
+        len(embed["title"])
+        + len(embed["footer"]["text"])
+        + sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    )
     assert total <= 6000
     assert embed["footer"]["text"].startswith("+")
     assert request.json()["allowed_mentions"] == {"parse": []}
@@ -207,11 +237,21 @@ def test_discord_429_is_transient_with_retry_after() -> None:
 def test_generic_webhook_is_signed_with_timestamp() -> None:
     """The body is the payload; the signature is HMAC-SHA256 over "<timestamp>.<body>"."""
     with receiver() as hook:
-        deliver({"type": "webhook", "url": f"{hook.url}/in", "secret": "s3cret", "headers": {"X-Team": "ops"}}, payload())
+        deliver(
+            {
+                "type": "webhook",
+                "url": f"{hook.url}/in",
+                "secret": "s3cret",
+                "headers": {"X-Team": "ops"},
+            },
+            payload(),
+        )
         (request,) = hook.wait_for(1)
     timestamp = request.headers["x-relay-timestamp"]
     assert abs(int(timestamp) - time.time()) < 60
-    expected = hmac.new(b"s3cret", timestamp.encode() + b"." + request.body, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        b"s3cret", timestamp.encode() + b"." + request.body, hashlib.sha256
+    ).hexdigest()
     assert request.headers["x-relay-signature"] == f"sha256={expected}"
     assert request.headers["idempotency-key"] == "t1-7"
     assert request.headers["x-team"] == "ops"
@@ -220,7 +260,13 @@ def test_generic_webhook_is_signed_with_timestamp() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(500, TransientDeliveryError), (503, TransientDeliveryError), (408, TransientDeliveryError), (400, PermanentDeliveryError), (404, PermanentDeliveryError)],
+    [
+        (500, TransientDeliveryError),
+        (503, TransientDeliveryError),
+        (408, TransientDeliveryError),
+        (400, PermanentDeliveryError),
+        (404, PermanentDeliveryError),
+    ],
     ids=["500", "503", "408", "400", "404"],
 )
 def test_http_status_classification(status: int, kind: type[Exception]) -> None:
@@ -240,7 +286,9 @@ def test_unreachable_target_is_transient() -> None:
 
 def test_retry_after_http_date() -> None:
     """Retry-After as an HTTP date is turned into seconds."""
-    assert parse_retry_after("Wed, 25 Nov 2026 10:00:30 GMT", now=1795600800.0) == pytest.approx(30.0, abs=1)
+    assert parse_retry_after("Wed, 25 Nov 2026 10:00:30 GMT", now=1795600800.0) == pytest.approx(
+        30.0, abs=1
+    )
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("soon") is None
 
@@ -260,14 +308,25 @@ def test_email_over_smtp() -> None:
     controller = Controller(Collect(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        spec = {"type": "email", "host": "127.0.0.1", "port": port, "sender": "relay@example.test", "to": ["oncall@example.test"], "security": "none"}
+        spec = {
+            "type": "email",
+            "host": "127.0.0.1",
+            "port": port,
+            "sender": "relay@example.test",
+            "to": ["oncall@example.test"],
+            "security": "none",
+        }
         deliver(spec, payload())
     finally:
         controller.stop()
     (mail,) = received
     assert mail["Subject"] == "[FIRING:1] HighErrorRate"
     assert mail["To"] == "oncall@example.test"
-    parts = {part.get_content_type(): part.get_payload(decode=True).decode() for part in mail.walk() if not part.is_multipart()}
+    parts = {
+        part.get_content_type(): part.get_payload(decode=True).decode()
+        for part in mail.walk()
+        if not part.is_multipart()
+    }
     assert "[firing] HighErrorRate is firing" in parts["text/plain"]
     assert "<h3>[FIRING:1] HighErrorRate</h3>" in parts["text/html"]
 
@@ -288,4 +347,7 @@ def test_apprise_failure_is_transient() -> None:
     with receiver() as sink:
         sink.responder = lambda _r: (500, {}, b"")
         with pytest.raises(TransientDeliveryError):
-            deliver({"type": "apprise", "urls": [f"json://{sink.url.removeprefix('http://')}/n"]}, payload())
+            deliver(
+                {"type": "apprise", "urls": [f"json://{sink.url.removeprefix('http://')}/n"]},
+                payload(),
+            )

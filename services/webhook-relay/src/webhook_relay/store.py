@@ -130,6 +130,8 @@ audit_anchor = Table(
     Column("id", Integer, primary_key=True),
     Column("hash", String(64), nullable=False),
     Column("pruned_through", Integer, nullable=False),
+    # The newest record's hash: cutting records off the end of the chain is caught too.
+    Column("head_hash", String(64), nullable=False),
 )
 
 
@@ -254,6 +256,12 @@ class Store:
                     text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID + 1}
                 )
             metadata.create_all(connection)
+            if connection.execute(select(audit_anchor.c.id)).first() is None:
+                connection.execute(
+                    insert(audit_anchor).values(
+                        id=1, hash=GENESIS_HASH, pruned_through=0, head_hash=GENESIS_HASH
+                    )
+                )
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -291,15 +299,8 @@ class Store:
         if self.is_postgres:
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
         previous = connection.execute(
-            select(audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
-        ).scalar_one_or_none()
-        if previous is None:
-            previous = (
-                connection.execute(
-                    select(audit_anchor.c.hash).where(audit_anchor.c.id == 1)
-                ).scalar_one_or_none()
-                or GENESIS_HASH
-            )
+            select(audit_anchor.c.head_hash).where(audit_anchor.c.id == 1)
+        ).scalar_one()
         rows = []
         for kind, detail in records:
             at = time.time()
@@ -310,20 +311,26 @@ class Store:
             )
             previous = digest
         connection.execute(insert(audit), rows)
+        connection.execute(
+            update(audit_anchor).where(audit_anchor.c.id == 1).values(head_hash=previous)
+        )
 
     def verify_audit(self) -> AuditVerification:
-        """Walk the chain from the anchor; report the first record that does not fit."""
+        """Walk the chain from the anchor to the head; report the first record that does not fit."""
         with self.engine.connect() as connection:
             anchor = connection.execute(
-                select(audit_anchor.c.hash).where(audit_anchor.c.id == 1)
-            ).scalar_one_or_none()
-            expected = anchor or GENESIS_HASH
+                select(audit_anchor.c.hash, audit_anchor.c.head_hash).where(audit_anchor.c.id == 1)
+            ).first()
+            expected = anchor.hash if anchor is not None else GENESIS_HASH
+            head = anchor.head_hash if anchor is not None else GENESIS_HASH
             count = 0
+            last_seq: int | None = None
             result = connection.execution_options(stream_results=True, yield_per=1000).execute(
                 select(audit).order_by(audit.c.seq)
             )
             for row in result:
                 count += 1
+                last_seq = row.seq
                 if row.prev_hash != expected:
                     return AuditVerification(
                         False,
@@ -339,6 +346,13 @@ class Store:
                         "hash does not match the record's content (the record was altered)",
                     )
                 expected = row.hash
+        if expected != head:
+            return AuditVerification(
+                False,
+                count,
+                last_seq,
+                "the chain ends before its recorded head (records were cut off the end)",
+            )
         return AuditVerification(True, count)
 
     # --- accepting --------------------------------------------------------------------------
@@ -649,17 +663,11 @@ class Store:
                 .limit(1)
             ).first()
             if last is not None:
-                existing = connection.execute(select(audit_anchor.c.id)).first()
-                if existing is None:
-                    connection.execute(
-                        insert(audit_anchor).values(id=1, hash=last.hash, pruned_through=last.seq)
-                    )
-                else:
-                    connection.execute(
-                        update(audit_anchor)
-                        .where(audit_anchor.c.id == 1)
-                        .values(hash=last.hash, pruned_through=last.seq)
-                    )
+                connection.execute(
+                    update(audit_anchor)
+                    .where(audit_anchor.c.id == 1)
+                    .values(hash=last.hash, pruned_through=last.seq)
+                )
                 removed["audit"] = connection.execute(
                     delete(audit).where(audit.c.seq <= last.seq)
                 ).rowcount
