@@ -128,7 +128,7 @@ class Receiver:
     server: ThreadingHTTPServer
     requests: list[Received] = field(default_factory=list)
     rejected: list[Received] = field(default_factory=list)
-    responder: Responder = lambda _request: (200, {}, b"ok")  # noqa: E731
+    responder: Responder = lambda _request: (200, {}, b"ok")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

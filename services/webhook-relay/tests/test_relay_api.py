@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
-from relay_support import AUTH, payload, receiver, settings, write_routing
 
+from relay_support import AUTH, payload, receiver, settings, write_routing
 from webhook_relay.app import create_app
 from webhook_relay.routing import load_routing
 from webhook_relay.store import Store

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import pytest
-from relay_support import payload
 from sqlalchemy import delete, select, update
 
+from relay_support import payload
 from webhook_relay.cli import main
 from webhook_relay.payload import Notification, idempotency_key
 from webhook_relay.store import AcceptItem, Store, audit

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from relay_support import payload
 
+from relay_support import payload
 from webhook_relay.cli import main
 from webhook_relay.errors import ConfigError, SettingsError
 from webhook_relay.payload import Notification
@@ -84,14 +84,15 @@ def test_rules_route_by_severity_labels_and_continue(
         (
             GOOD.replace(
                 "fallback:",
-                "  - name: bad\n    targets: [hook]\n    templates:\n      title: '{{ oops'\nfallback:",
+                "  - name: bad\n    targets: [hook]\n"
+                "    templates:\n      title: '{{ oops'\nfallback:",
             ),
             "routing.yml:16: rules[2].templates.title",
         ),
         ("targets: [\n", "routing.yml:2: not valid YAML"),
         (
             GOOD.replace("routing_key: abc", "routing_key: '${RELAY_TEST_UNSET_VAR}'"),
-            "routing.yml:2: targets.pager.routing_key: environment variable RELAY_TEST_UNSET_VAR is not set",
+            "routing.yml:2: targets.pager.routing_key: environment variable RELAY_TEST_UNSET_VAR",
         ),
     ],
     ids=[

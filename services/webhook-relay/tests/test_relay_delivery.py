@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+
 from relay_support import (
     AUTH,
     Received,
@@ -23,7 +24,6 @@ from relay_support import (
     settings,
     write_routing,
 )
-
 from webhook_relay.app import create_app
 from webhook_relay.cli import main
 from webhook_relay.delivery import CircuitBreaker, backoff_delay

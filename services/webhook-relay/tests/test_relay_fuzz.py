@@ -11,21 +11,41 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
-from relay_support import AUTH, payload, write_routing
-from relay_support import settings as relay_settings
 from sqlalchemy import func, select
 
+from relay_support import AUTH, payload, write_routing
+from relay_support import settings as relay_settings
 from webhook_relay.app import create_app
 from webhook_relay.routing import load_routing
 from webhook_relay.store import Store, notifications
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
-FIELDS = ["version", "groupKey", "status", "receiver", "alerts", "groupLabels", "commonLabels", "truncatedAlerts", "externalURL"]
-ALERT_FIELDS = ["status", "labels", "annotations", "startsAt", "endsAt", "fingerprint", "generatorURL"]
+FIELDS = [
+    "version",
+    "groupKey",
+    "status",
+    "receiver",
+    "alerts",
+    "groupLabels",
+    "commonLabels",
+    "truncatedAlerts",
+    "externalURL",
+]
+ALERT_FIELDS = [
+    "status",
+    "labels",
+    "annotations",
+    "startsAt",
+    "endsAt",
+    "fingerprint",
+    "generatorURL",
+]
 
 
 @st.composite
@@ -61,8 +81,12 @@ def test_fuzzed_payloads_never_5xx_and_rejections_store_nothing() -> None:
     """Mutated, truncated and garbled payloads get 202 or 4xx; 4xx stores nothing."""
     with tempfile.TemporaryDirectory() as folder:
         tmp_path = Path(folder)
-        path = write_routing(tmp_path, "targets:\n  h: {type: webhook, url: 'http://127.0.0.1:9/'}\nfallback: [h]\n")
-        app = create_app(relay_settings(tmp_path, path, workers=0), load_routing(path), CollectorRegistry())
+        path = write_routing(
+            tmp_path, "targets:\n  h: {type: webhook, url: 'http://127.0.0.1:9/'}\nfallback: [h]\n"
+        )
+        app = create_app(
+            relay_settings(tmp_path, path, workers=0), load_routing(path), CollectorRegistry()
+        )
         store = Store(f"sqlite:///{tmp_path / 'relay.db'}")
         with TestClient(app, raise_server_exceptions=False) as client:
 

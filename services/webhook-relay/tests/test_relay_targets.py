@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from relay_support import Received, alert, free_port, payload, receiver
 
+from relay_support import Received, alert, free_port, payload, receiver
 from webhook_relay.errors import PermanentDeliveryError, TransientDeliveryError
 from webhook_relay.payload import Notification
 from webhook_relay.targets import DeliveryContext, build_target

@@ -26,11 +26,10 @@ def _database_url(arguments: argparse.Namespace) -> str:
 
 
 def _serve(_arguments: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415 (only the serve command needs the server)
-
     from webhook_relay.app import create_app  # noqa: PLC0415
     from webhook_relay.logs import configure_logging  # noqa: PLC0415
     from webhook_relay.routing import load_routing  # noqa: PLC0415
+    from webhook_relay.server import serve  # noqa: PLC0415
     from webhook_relay.settings import load_settings  # noqa: PLC0415
     from webhook_relay.telemetry import setup_tracing  # noqa: PLC0415
 
@@ -40,17 +39,11 @@ def _serve(_arguments: argparse.Namespace) -> int:
     provider = setup_tracing(settings.service_name, settings.environment)
     app = create_app(settings, routing)
     try:
-        uvicorn.run(
+        serve(
             app,
             host=settings.host,
             port=settings.port,
-            log_config=None,  # our JSON logging is configured already
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
+            graceful_timeout_seconds=settings.graceful_timeout_seconds,
         )
     finally:
         provider.shutdown()
