@@ -127,6 +127,14 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
     registry = registry if registry is not None else CollectorRegistry()
     store = Store(settings.database_url, dedup_window_seconds=settings.dedup_window_seconds)
     metrics = RelayMetrics.create(registry)
+    for name in routing.targets:  # every per-target series exists from the start (value 0)
+        metrics.delivered.labels(name)
+        metrics.retries.labels(name)
+        metrics.dead_lettered.labels(name)
+        metrics.circuit_open.labels(name).set(0)
+        metrics.queue_oldest_age.labels(name).set(0)
+        for state in ("pending", "inflight", "dead"):
+            metrics.queue_depth.labels(name, state).set(0)
     relay = Relay(
         settings=settings,
         routing=routing,
