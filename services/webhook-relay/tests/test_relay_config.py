@@ -174,3 +174,12 @@ def test_check_config_command(
     routing.write_text(GOOD.replace("type: webhook", "type: nope"))
     assert main(["check-config"]) == 2
     assert f"{routing}:4: targets.hook.type" in capsys.readouterr().err
+
+
+def test_compose_routing_file_is_valid() -> None:
+    """routing.compose.yml parses and sends the watchdog to the heartbeat log."""
+    path = Path(__file__).resolve().parent.parent / "routing.compose.yml"
+    routing = parse_routing(path.read_text(), str(path))
+    body = payload(receiver="watchdog")
+    routes = routing.routes(Notification.model_validate(body))
+    assert [(r.target, r.rule) for r in routes] == [("heartbeat-log", "watchdog")]

@@ -351,3 +351,12 @@ def test_apprise_failure_is_transient() -> None:
                 {"type": "apprise", "urls": [f"json://{sink.url.removeprefix('http://')}/n"]},
                 payload(),
             )
+
+
+def test_log_target_writes_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    """The log target writes the title and alert lines as one record."""
+    with caplog.at_level("WARNING", logger="webhook_relay.notifications"):
+        deliver({"type": "log"}, payload())
+    (record,) = caplog.records
+    assert record.getMessage() == "[FIRING:1] HighErrorRate"
+    assert record.alerts == ["HighErrorRate is firing - error ratio above 5%"]  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from webhook_relay.targets.apprise import AppriseConfig, AppriseTarget
 from webhook_relay.targets.base import DeliveryContext, StateStore, Target, TargetConfig
 from webhook_relay.targets.discord import DiscordConfig, DiscordTarget
 from webhook_relay.targets.email import EmailConfig, EmailTarget
+from webhook_relay.targets.log import LogConfig, LogTarget
 from webhook_relay.targets.pagerduty import PagerDutyConfig, PagerDutyTarget
 from webhook_relay.targets.slack import SlackConfig, SlackTarget
 from webhook_relay.targets.teams import TeamsConfig, TeamsTarget
@@ -46,6 +47,7 @@ TARGET_KINDS: dict[str, Callable[[str, dict[str, Any]], Target]] = {
     "webhook": _factory(WebhookConfig, WebhookTarget),
     "email": _factory(EmailConfig, EmailTarget),
     "apprise": _factory(AppriseConfig, AppriseTarget),
+    "log": _factory(LogConfig, LogTarget),
 }
 
 
