@@ -178,10 +178,12 @@ def test_circuit_breaker_holds_deliveries_without_spending_attempts(tmp_path: Pa
     """Once open, the breaker defers deliveries (reason circuit_open), not dead-lettering them."""
     with receiver() as target:
         target.responder = lambda _r: (500, {}, b"")
+        # One worker: attempts run one after another, so exactly two reach the target.
         overrides = {
             "breaker_failure_threshold": 2,
             "breaker_cooldown_seconds": 30.0,
             "max_attempts": 3,
+            "workers": 1,
         }
         with relay(tmp_path, hook("hook", target), **overrides) as client:
             for index in range(3):

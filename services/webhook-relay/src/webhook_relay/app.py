@@ -17,8 +17,6 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from opentelemetry import context as otel_context
-from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, Field
@@ -27,21 +25,17 @@ from webhook_relay import __version__
 from webhook_relay.accept import Committer
 from webhook_relay.auth import Authenticator
 from webhook_relay.delivery import Dispatcher
-from webhook_relay.errors import PayloadError, StoreUnavailableError
-from webhook_relay.metrics import RelayMetrics, exemplar
-from webhook_relay.payload import idempotency_key, parse_notification, serialize
+from webhook_relay.errors import StoreUnavailableError
+from webhook_relay.ingest import WebhookEndpoint
+from webhook_relay.metrics import RelayMetrics
 from webhook_relay.routing import Routing, load_routing
 from webhook_relay.settings import Settings, get_settings
-from webhook_relay.store import AcceptItem, Store
-from webhook_relay.telemetry import PROPAGATOR, current_traceparent, tracer
+from webhook_relay.store import Store
+from webhook_relay.telemetry import tracer
 
 __all__ = ["Relay", "create_app"]
 
 log = logging.getLogger("webhook_relay.app")
-
-
-class _BodyTooLargeError(Exception):
-    pass
 
 
 @dataclass
@@ -69,18 +63,6 @@ class ReplayRequest(BaseModel):
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLargeError
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise _BodyTooLargeError
-    return bytes(chunks)
 
 
 async def _maintenance(relay: Relay) -> None:
@@ -120,7 +102,7 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
     settings: Settings | None = None,
     routing: Routing | None = None,
     registry: CollectorRegistry | None = None,
-) -> FastAPI:
+) -> RelayApp:
     """Build the app; settings, routing and metrics registry are injectable for tests."""
     settings = settings or get_settings()
     routing = routing or load_routing(settings.routing_file)
@@ -189,9 +171,9 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
     )
     app.state.relay = relay
 
-    def authenticate(request: Request, body: bytes | None) -> JSONResponse | None:
+    def authenticate(request: Request, body: bytes) -> JSONResponse | None:
         reason = relay.auth.check_headers(request.headers.get("authorization"))
-        if reason is None and body is not None:
+        if reason is None:
             reason = relay.auth.check_signature(
                 request.headers.get("x-relay-timestamp"),
                 request.headers.get("x-relay-signature"),
@@ -207,94 +189,6 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
         return _error(
             401, reason, {"WWW-Authenticate": "Bearer" if relay.auth.mode == "bearer" else "Basic"}
         )
-
-    async def webhook(request: Request) -> Response:  # noqa: PLR0911 (one return per status)
-        """Accept an Alertmanager notification: 202 once it is durably stored."""
-        started = time.perf_counter()
-        refused = authenticate(request, None)  # headers first: no body read for strangers
-        if refused is not None:
-            return refused
-        try:
-            body = await _read_body(request, settings.max_body_bytes)
-        except _BodyTooLargeError:
-            relay.metrics.received.labels("too_large").inc()
-            return _error(
-                413, f"the body exceeds {settings.max_body_bytes} bytes (RELAY_MAX_BODY_BYTES)"
-            )
-        refused = authenticate(request, body)
-        if refused is not None:
-            return refused
-        try:
-            notification = parse_notification(body)
-            payload = serialize(notification)
-        except PayloadError as error:
-            relay.metrics.received.labels("invalid").inc()
-            log.warning("webhook refused: invalid payload", extra={"error": str(error)[:500]})
-            return _error(400, str(error))
-        parent = PROPAGATOR.extract({"traceparent": request.headers.get("traceparent", "")})
-        token = otel_context.attach(parent)
-        try:
-            with tracer.start_as_current_span(
-                "relay.accept",
-                kind=SpanKind.SERVER,
-                attributes={
-                    "relay.receiver": notification.receiver,
-                    "relay.status": notification.status,
-                    "relay.alerts": len(notification.alerts),
-                },
-            ) as span:
-                key = idempotency_key(notification)
-                routes = routing.routes(notification)
-                span.set_attribute("relay.targets", [route.target for route in routes])
-                item = AcceptItem(
-                    receiver=notification.receiver,
-                    group_key=notification.groupKey,
-                    status=notification.status,
-                    idempotency_key=key,
-                    payload=payload,
-                    traceparent=current_traceparent(),
-                    routes=[(route.target, route.rule) for route in routes],
-                    alert_count=len(notification.alerts),
-                )
-                try:
-                    result = await relay.committer.submit(item)
-                except StoreUnavailableError as error:
-                    relay.metrics.received.labels("unavailable").inc()
-                    log.error("webhook not stored: store unavailable", extra={"error": str(error)})
-                    return _error(
-                        503,
-                        "the relay could not store the notification; retry",
-                        {"Retry-After": "5"},
-                    )
-                relay.metrics.accept_duration.observe(time.perf_counter() - started, exemplar())
-                if result.duplicate:
-                    relay.metrics.received.labels("duplicate").inc()
-                    relay.metrics.deduplicated.inc()
-                    span.set_attribute("relay.duplicate", True)
-                    return JSONResponse(
-                        {"status": "duplicate", "idempotency_key": key}, status_code=202
-                    )
-                relay.metrics.received.labels("accepted").inc()
-                if relay.dispatcher is not None:
-                    relay.dispatcher.wakeup.set()
-                if not routes:
-                    log.warning(
-                        "notification matched no rule and no fallback",
-                        extra={"receiver": notification.receiver},
-                    )
-                return JSONResponse(
-                    {
-                        "status": "accepted",
-                        "notification_id": result.notification_id,
-                        "deliveries": [route.target for route in routes],
-                    },
-                    status_code=202,
-                )
-        finally:
-            otel_context.detach(token)
-
-    # A plain Starlette route: the hot path skips FastAPI's dependency solving.
-    app.add_route("/webhook", webhook, methods=["POST"], include_in_schema=False)
 
     @app.get("/metrics")
     async def metrics_endpoint(request: Request) -> Response:
@@ -350,10 +244,26 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
     async def store_unavailable(_request: Request, error: Exception) -> Response:
         return _error(503, str(error), {"Retry-After": "5"})
 
-    return app
+    return RelayApp(app, WebhookEndpoint(relay, tracer))
 
 
-def app_summary(app: FastAPI) -> dict[str, Any]:
+class RelayApp:
+    """The ASGI app uvicorn runs: ``POST /webhook`` straight to its handler, the rest to FastAPI."""
+
+    def __init__(self, app: FastAPI, webhook: WebhookEndpoint) -> None:
+        self.app = app
+        self.webhook = webhook
+        self.state = app.state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Dispatch one ASGI connection."""
+        if scope["type"] == "http" and scope["path"] == "/webhook" and scope["method"] == "POST":
+            await self.webhook(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def app_summary(app: RelayApp) -> dict[str, Any]:
     """Return a short description of a built app (used by ``check-config``)."""
     relay: Relay = app.state.relay
     return {

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import uvicorn
-from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from webhook_relay.app import RelayApp
 
 __all__ = ["CleanExitServer", "serve"]
 
@@ -29,7 +32,7 @@ class CleanExitServer(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def serve(app: FastAPI, *, host: str, port: int, graceful_timeout_seconds: float) -> None:
+def serve(app: RelayApp, *, host: str, port: int, graceful_timeout_seconds: float) -> None:
     """Serve ``app`` until a signal stops it."""
     config = uvicorn.Config(
         app,
