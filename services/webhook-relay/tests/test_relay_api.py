@@ -139,12 +139,12 @@ def test_store_failure_is_503_with_retry_after(
     """When the store cannot commit, the answer is 503 with Retry-After (Alertmanager retries)."""
     from webhook_relay.errors import StoreUnavailableError
 
-    store = client.app.state.relay.store  # type: ignore[attr-defined]
+    committer = client.app.state.relay.committer  # type: ignore[attr-defined]
 
     def broken(_items: object) -> None:
         raise StoreUnavailableError("database is locked")
 
-    monkeypatch.setattr(store, "accept", broken)
+    monkeypatch.setattr(committer, "apply", broken)
     response = client.post("/webhook", json=payload(), headers=AUTH)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"

@@ -70,6 +70,7 @@ async def _maintenance(relay: Relay) -> None:
     last_prune = 0.0
     while True:
         try:
+            await asyncio.to_thread(relay.store.checkpoint)
             stats = await asyncio.to_thread(relay.store.queue_stats)
             now = time.time()
             seen: set[tuple[str, str]] = set()

@@ -25,6 +25,7 @@ import httpx
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from webhook_relay.accept import Batcher
 from webhook_relay.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -35,7 +36,7 @@ from webhook_relay.metrics import RelayMetrics, exemplar
 from webhook_relay.payload import Notification
 from webhook_relay.routing import Routing
 from webhook_relay.settings import Settings
-from webhook_relay.store import ClaimedDelivery, Store
+from webhook_relay.store import ClaimedDelivery, Finish, Store
 from webhook_relay.targets import DeliveryContext
 from webhook_relay.telemetry import PROPAGATOR, tracer
 from webhook_relay.templating import render_message
@@ -125,6 +126,13 @@ class Dispatcher:
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _stopping: bool = False
+    _finisher: Batcher[Finish, bool] | None = None
+
+    async def _finish(self, outcome: Finish) -> bool:
+        """Record an outcome through the batcher (one transaction for many deliveries)."""
+        if self._finisher is None:
+            return (await asyncio.to_thread(self.store.finish_many, [outcome]))[0]
+        return await self._finisher.submit(outcome)
 
     def breaker(self, target: str) -> CircuitBreaker:
         """Return (creating) the breaker of a target."""
@@ -136,11 +144,16 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Claim and start deliveries until ``stop`` is called."""
+        self._finisher = Batcher(self.store.finish_many, "relay-finisher")
+        self._finisher.start()
         limit = self.settings.workers
+        # Claim in batches: each claim is a write transaction, so with deliveries running,
+        # wait until half the slots are free rather than claiming one slot at a time.
+        batch = max(1, limit // 2)
         while not self._stopping:
             free = limit - len(self._tasks)
             claimed: list[ClaimedDelivery] = []
-            if free > 0:
+            if free >= batch or (free > 0 and not self._tasks):
                 try:
                     claimed = await asyncio.to_thread(
                         self.store.claim, self.owner, free, self.settings.lease_seconds
@@ -180,6 +193,9 @@ class Dispatcher:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=2.0)
+        if self._finisher is not None:
+            await asyncio.to_thread(self._finisher.stop)
+            self._finisher = None
         try:
             released = await asyncio.to_thread(self.store.release, self.owner)
         except StoreUnavailableError:
@@ -228,15 +244,16 @@ class Dispatcher:
         if reopen is not None:
             reason = "circuit_open" if breaker.failures >= breaker.threshold else "paused"
             self.metrics.failed.labels(delivery.target, reason).inc()
-            await asyncio.to_thread(
-                self.store.finish,
-                delivery.id,
-                self.owner,
-                state="pending",
-                attempts=delivery.attempts,
-                next_attempt_at=reopen,
-                error=f"held back: {reason}",
-                reason=reason,
+            await self._finish(
+                Finish(
+                    delivery.id,
+                    self.owner,
+                    state="pending",
+                    attempts=delivery.attempts,
+                    next_attempt_at=reopen,
+                    error=f"held back: {reason}",
+                    reason=reason,
+                )
             )
             return
         started = time.perf_counter()
@@ -277,13 +294,14 @@ class Dispatcher:
         self.metrics.circuit_open.labels(delivery.target).set(0)
         self.metrics.delivery_duration.labels(delivery.target).observe(elapsed, exemplar())
         self.metrics.delivered.labels(delivery.target).inc()
-        await asyncio.to_thread(
-            self.store.finish,
-            delivery.id,
-            self.owner,
-            state="delivered",
-            attempts=delivery.attempts + 1,
-            audit_kind="delivered",
+        await self._finish(
+            Finish(
+                delivery.id,
+                self.owner,
+                state="delivered",
+                attempts=delivery.attempts + 1,
+                audit_kind="delivered",
+            )
         )
         log.info(
             "delivered",
@@ -307,15 +325,16 @@ class Dispatcher:
                 delay = min(max(retry_after, 0.0), self.settings.retry_after_max_seconds)
                 self.breaker(delivery.target).pause(time.time() + delay)
             self.metrics.retries.labels(delivery.target).inc()
-            await asyncio.to_thread(
-                self.store.finish,
-                delivery.id,
-                self.owner,
-                state="pending",
-                attempts=attempts,
-                next_attempt_at=time.time() + delay,
-                error=str(error)[:1000],
-                reason=error.reason,
+            await self._finish(
+                Finish(
+                    delivery.id,
+                    self.owner,
+                    state="pending",
+                    attempts=attempts,
+                    next_attempt_at=time.time() + delay,
+                    error=str(error)[:1000],
+                    reason=error.reason,
+                )
             )
             log.warning(
                 "delivery failed; will retry",
@@ -330,15 +349,16 @@ class Dispatcher:
             )
             return
         self.metrics.dead_lettered.labels(delivery.target).inc()
-        await asyncio.to_thread(
-            self.store.finish,
-            delivery.id,
-            self.owner,
-            state="dead",
-            attempts=attempts,
-            error=str(error)[:1000],
-            reason=error.reason,
-            audit_kind="dead_lettered",
+        await self._finish(
+            Finish(
+                delivery.id,
+                self.owner,
+                state="dead",
+                attempts=attempts,
+                error=str(error)[:1000],
+                reason=error.reason,
+                audit_kind="dead_lettered",
+            )
         )
         log.error(
             "delivery dead-lettered",

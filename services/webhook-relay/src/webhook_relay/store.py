@@ -14,8 +14,10 @@ inflight, so each group reaches each target in order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +54,7 @@ __all__ = [
     "AcceptResult",
     "AuditVerification",
     "ClaimedDelivery",
+    "Finish",
     "QueueStat",
     "Store",
     "engine_url",
@@ -76,6 +79,13 @@ _INSERT_NOTIFICATION = (
 _INSERT_DELIVERY = (
     "INSERT INTO relay_deliveries (notification_id, target, rule, group_key, state, attempts, "
     "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
+)
+_FINISH = (
+    "UPDATE relay_deliveries SET state = ?, attempts = ?, owner = NULL, lease_until = NULL, "
+    "updated_at = ?, last_error = ?, last_reason = ?, "
+    "next_attempt_at = COALESCE(?, next_attempt_at), "
+    "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END "
+    "WHERE id = ? AND owner = ? AND state = 'inflight'"
 )
 _INSERT_AUDIT = "INSERT INTO relay_audit (at, kind, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?)"
 
@@ -211,6 +221,20 @@ class ClaimedDelivery:
 
 
 @dataclass(frozen=True)
+class Finish:
+    """A delivery's outcome, to record if its worker still holds the lease."""
+
+    delivery_id: int
+    owner: str
+    state: str
+    attempts: int
+    next_attempt_at: float | None = None
+    error: str | None = None
+    reason: str | None = None
+    audit_kind: str | None = None
+
+
+@dataclass(frozen=True)
 class QueueStat:
     """Count and oldest creation time of deliveries per target and state."""
 
@@ -242,6 +266,9 @@ class Store:
         self.dedup_window_seconds = dedup_window_seconds
         self.is_postgres = self.url.startswith("postgresql")
         self.engine = self._create_engine()
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if self.is_postgres else threading.Lock()
+        )
 
     def _create_engine(self) -> Engine:
         if not self.is_postgres:
@@ -256,11 +283,17 @@ class Store:
                 cursor.execute("PRAGMA busy_timeout = 10000")  # before WAL: two starters
                 cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
                 cursor.execute("PRAGMA synchronous = FULL")  # fsync every commit: durable
+                # No checkpoint inside a commit (it would fsync the database file on the accept
+                # path, a pause of tens of ms): the maintenance loop checkpoints instead.
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
                 cursor.close()
 
             @event.listens_for(engine, "begin")
             def _begin(connection: Connection) -> None:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                # Writers take the write lock up front (no failed lock upgrade mid-way);
+                # readers begin deferred and never block the writer (WAL).
+                write = connection.get_execution_options().get("relay_write", False)
+                connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
             return engine
         return create_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -288,13 +321,29 @@ class Store:
     def _transaction(self) -> Iterator[Connection]:
         """Run one transaction; the store's own transient failures become StoreUnavailableError."""
         try:
-            with self.engine.begin() as connection:
+            # SQLite: one writer at a time per process, queued on a Python lock. Left to
+            # SQLite, a waiting writer sleeps in its busy handler (steps of up to 100 ms)
+            # even after the lock is free, which put whole seconds on accepts under load.
+            with (
+                self._write_lock,
+                self.engine.connect().execution_options(relay_write=True) as connection,
+                connection.begin(),
+            ):
                 yield connection
         except (OperationalError, DBAPIError) as error:
             if isinstance(error, OperationalError) or error.connection_invalidated:
                 msg = f"the store is unavailable: {type(error.orig).__name__}: {error.orig}"
                 raise StoreUnavailableError(msg) from error
             raise
+
+    def checkpoint(self) -> None:
+        """Copy the SQLite WAL into the database file, not blocking writers (no-op on Postgres)."""
+        if self.is_postgres:
+            return
+        with self.engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            if driver is not None:  # the raw connection: a checkpoint runs outside transactions
+                driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def ping(self) -> None:
         """Run a trivial query (readiness)."""
@@ -476,7 +525,12 @@ class Store:
     # --- delivering -------------------------------------------------------------------------
 
     def claim(self, owner: str, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries, oldest first, at most one per target+group."""
+        """Lease up to ``limit`` due deliveries, oldest first, never two of one target+group.
+
+        Expired leases (a worker that died) go back to pending first; then due pending rows
+        are taken in next_attempt_at order, which the (state, next_attempt_at) index serves
+        without scanning delivered rows.
+        """
         now = time.time()
         locking = "FOR UPDATE OF d SKIP LOCKED" if self.is_postgres else ""
         statement = text(
@@ -485,20 +539,25 @@ class Store:
                 lease_until = :lease, updated_at = :now
             WHERE id IN (
                 SELECT d.id FROM relay_deliveries d
-                WHERE ((d.state = 'pending' AND d.next_attempt_at <= :now)
-                       OR (d.state = 'inflight' AND d.lease_until < :now))
+                WHERE d.state = 'pending' AND d.next_attempt_at <= :now
                   AND NOT EXISTS (
                       SELECT 1 FROM relay_deliveries e
                       WHERE e.target = d.target AND e.group_key = d.group_key AND e.id < d.id
                         AND e.state IN ('pending', 'inflight'))
-                ORDER BY d.id
+                ORDER BY d.next_attempt_at, d.id
                 LIMIT :limit
                 {locking}
             )
             RETURNING id, notification_id, target, rule, attempts, created_at
             """  # noqa: S608 (the only interpolation is a fixed clause)
         )
+        expired = (
+            update(deliveries)
+            .where(deliveries.c.state == "inflight", deliveries.c.lease_until < now)
+            .values(state="pending", owner=None, lease_until=None)
+        )
         with self._transaction() as connection:
+            connection.execute(expired)
             claimed = connection.execute(
                 statement,
                 {"owner": owner, "lease": now + lease_seconds, "now": now, "limit": limit},
@@ -579,6 +638,48 @@ class Store:
                     ],
                 )
         return bool(done)
+
+    def finish_many(self, outcomes: Sequence[Finish]) -> list[bool]:
+        """Record many outcomes in ONE transaction (the workers' group commit)."""
+        now = time.time()
+        done: list[bool] = []
+        records: list[tuple[str, dict[str, Any]]] = []
+        statement = self._sql(_FINISH)
+        with self._transaction() as connection:
+            cursor: Any = connection.connection.cursor()  # the driver's own cursor
+            for outcome in outcomes:
+                cursor.execute(
+                    statement,
+                    (
+                        outcome.state,
+                        outcome.attempts,
+                        now,
+                        outcome.error,
+                        outcome.reason,
+                        outcome.next_attempt_at,
+                        outcome.state,
+                        now,
+                        outcome.delivery_id,
+                        outcome.owner,
+                    ),
+                )
+                held = cursor.rowcount == 1
+                done.append(held)
+                if held and outcome.audit_kind is not None:
+                    records.append(
+                        (
+                            outcome.audit_kind,
+                            {
+                                "delivery_id": outcome.delivery_id,
+                                "attempts": outcome.attempts,
+                                "reason": outcome.reason,
+                            },
+                        )
+                    )
+            if records:
+                self._append_audit_raw(cursor, records)
+            cursor.close()
+        return done
 
     def release(self, owner: str, ids: Sequence[int] | None = None) -> int:
         """Return this worker's leased deliveries to the queue (graceful shutdown)."""

@@ -8,6 +8,7 @@ so a routing file cannot run code.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +43,9 @@ DEFAULT_TEMPLATES: dict[str, str] = {
 _LENIENT_ENV = ImmutableSandboxedEnvironment(autoescape=False)
 
 
+@functools.lru_cache(maxsize=256)
 def compile_template(source: str) -> Any:
-    """Compile a template, raising jinja2's TemplateSyntaxError (with its line) if invalid."""
+    """Compile a template once, raising jinja2's TemplateSyntaxError (with its line) if invalid."""
     return _LENIENT_ENV.from_string(source)
 
 
@@ -102,7 +104,7 @@ def _context(notification: Notification) -> dict[str, Any]:
 
 def _render(source: str, context: dict[str, Any], what: str) -> str:
     try:
-        return _LENIENT_ENV.from_string(source).render(context).strip()
+        return str(compile_template(source).render(context)).strip()
     except TemplateError as error:
         msg = f"the {what} template failed: {error}"
         raise PermanentDeliveryError(msg, reason="template") from None
