@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
@@ -24,7 +23,7 @@ from pydantic import BaseModel, Field
 from webhook_relay import __version__
 from webhook_relay.accept import Committer
 from webhook_relay.auth import Authenticator
-from webhook_relay.delivery import Dispatcher
+from webhook_relay.delivery import DeliveryThread
 from webhook_relay.errors import StoreUnavailableError
 from webhook_relay.ingest import WebhookEndpoint
 from webhook_relay.metrics import RelayMetrics
@@ -49,7 +48,7 @@ class Relay:
     registry: CollectorRegistry
     auth: Authenticator
     committer: Committer
-    dispatcher: Dispatcher | None = None
+    delivery: DeliveryThread | None = None
     draining: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -132,34 +131,30 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.create_schema)
         relay.committer.start()
-        limits = httpx.Limits(max_connections=max(10, settings.workers * 2))
-        async with httpx.AsyncClient(
-            limits=limits, headers={"User-Agent": f"lookout-webhook-relay/{__version__}"}
-        ) as http:
-            if settings.workers > 0:
-                relay.dispatcher = Dispatcher(store, routing, settings, metrics, http)
-                relay.tasks.append(asyncio.create_task(relay.dispatcher.run()))
-            relay.tasks.append(asyncio.create_task(_maintenance(relay)))
-            log.info(
-                "relay started",
-                extra={
-                    "targets": sorted(routing.targets),
-                    "rules": len(routing.rules),
-                    "workers": settings.workers,
-                },
-            )
-            try:
-                yield
-            finally:
-                relay.draining = True
-                if relay.dispatcher is not None:
-                    await relay.dispatcher.stop(settings.graceful_timeout_seconds)
-                for task in relay.tasks:
-                    task.cancel()
-                await asyncio.gather(*relay.tasks, return_exceptions=True)
-                await asyncio.to_thread(relay.committer.stop)
-                store.dispose()
-                log.info("relay stopped")
+        if settings.workers > 0:
+            relay.delivery = DeliveryThread(store, routing, settings, metrics)
+            await asyncio.to_thread(relay.delivery.start)
+        relay.tasks.append(asyncio.create_task(_maintenance(relay)))
+        log.info(
+            "relay started",
+            extra={
+                "targets": sorted(routing.targets),
+                "rules": len(routing.rules),
+                "workers": settings.workers,
+            },
+        )
+        try:
+            yield
+        finally:
+            relay.draining = True
+            if relay.delivery is not None:
+                await asyncio.to_thread(relay.delivery.stop, settings.graceful_timeout_seconds)
+            for task in relay.tasks:
+                task.cancel()
+            await asyncio.gather(*relay.tasks, return_exceptions=True)
+            await asyncio.to_thread(relay.committer.stop)
+            store.dispose()
+            log.info("relay stopped")
 
     # FastAPI's native telemetry would add several spans per request (route, endpoint,
     # dependencies) and halve the accept rate; the relay makes its own span per
@@ -236,8 +231,8 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
         except ValueError as error:
             return _error(400, f"invalid replay request: {error}")
         count = await asyncio.to_thread(store.replay, wanted.ids, wanted.target)
-        if relay.dispatcher is not None:
-            relay.dispatcher.wakeup.set()
+        if relay.delivery is not None:
+            relay.delivery.wake()
         log.info("dead letters replayed", extra={"count": count, "target": wanted.target})
         return JSONResponse({"replayed": count})
 

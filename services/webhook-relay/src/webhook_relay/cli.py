@@ -35,6 +35,9 @@ def _serve(_arguments: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.service_name, settings.log_level)
+    # The web loop, the delivery loop and the two writer threads share the GIL: hand it over
+    # every 0.5 ms instead of 5 ms, so an accept waits less behind a delivery's CPU work.
+    sys.setswitchinterval(0.0005)
     routing = load_routing(settings.routing_file)
     provider = setup_tracing(settings.service_name, settings.environment)
     app = create_app(settings, routing)

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import httpx
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from webhook_relay import __version__
 from webhook_relay.accept import Batcher
 from webhook_relay.errors import (
     DeliveryError,
@@ -41,7 +43,7 @@ from webhook_relay.targets import DeliveryContext
 from webhook_relay.telemetry import PROPAGATOR, tracer
 from webhook_relay.templating import render_message
 
-__all__ = ["CircuitBreaker", "Dispatcher", "backoff_delay"]
+__all__ = ["CircuitBreaker", "DeliveryThread", "Dispatcher", "backoff_delay"]
 
 log = logging.getLogger("webhook_relay.delivery")
 
@@ -370,3 +372,67 @@ class Dispatcher:
                 "error": str(error)[:500],
             },
         )
+
+
+class DeliveryThread:
+    """A Dispatcher on its own event loop and thread: deliveries never queue behind accepts.
+
+    httpx costs the delivery path most of its CPU; on the web server's loop that work sat
+    in front of every accept's response. On a loop of its own it only shares the GIL.
+    """
+
+    def __init__(
+        self, store: Store, routing: Routing, settings: Settings, metrics: RelayMetrics
+    ) -> None:
+        self.store = store
+        self.routing = routing
+        self.settings = settings
+        self.metrics = metrics
+        self.dispatcher: Dispatcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
+        self._stopped: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="relay-delivery", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread and wait until its dispatcher runs."""
+        self._thread.start()
+        self._started.wait(30)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        limits = httpx.Limits(max_connections=max(10, self.settings.workers * 2))
+        headers = {"User-Agent": f"lookout-webhook-relay/{__version__}"}
+        async with httpx.AsyncClient(limits=limits, headers=headers) as http:
+            self.dispatcher = Dispatcher(
+                self.store, self.routing, self.settings, self.metrics, http
+            )
+            self._stopped = asyncio.Event()
+            self._started.set()
+            await self.dispatcher.run()
+            await self._stopped.wait()  # keep the loop (and the client) until stop() is done
+
+    async def _stop(self, grace_seconds: float) -> None:
+        try:
+            if self.dispatcher is not None:
+                await self.dispatcher.stop(grace_seconds)
+        finally:
+            if self._stopped is not None:
+                self._stopped.set()
+
+    def wake(self) -> None:
+        """Tell the dispatcher that new deliveries are due (from any thread)."""
+        if self._loop is not None and self.dispatcher is not None:
+            self._loop.call_soon_threadsafe(self.dispatcher.wakeup.set)
+
+    def stop(self, grace_seconds: float) -> None:
+        """Finish or return in-flight deliveries, then end the thread (blocking)."""
+        if self._loop is None or self.dispatcher is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._stop(grace_seconds), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(timeout=grace_seconds + 15)
+        self._thread.join(timeout=15)

@@ -169,8 +169,8 @@ class WebhookEndpoint:
                     span.set_attribute("relay.duplicate", True)
                     return 202, {"status": "duplicate", "idempotency_key": key}, {}
                 relay.metrics.received.labels("accepted").inc()
-                if relay.dispatcher is not None:
-                    relay.dispatcher.wakeup.set()
+                if relay.delivery is not None:
+                    relay.delivery.wake()
                 if not routes:
                     log.warning(
                         "notification matched no rule and no fallback",
