@@ -6,6 +6,7 @@ Everything is derived from docker-compose.yml and .env, mechanically:
   keeps its container ports, so ``loki:3100`` in any config file or variable becomes
   ``127.X.0.N:3100``; ``0.0.0.0`` in a service's own files becomes its own address;
 * an environment value that is only a service's name (a host, no port) becomes its address;
+* a port a service binds on 127.0.0.1 itself (Tempo's internal gRPC) moves to a free one;
 * each service gets a folder that mirrors the container's file system: bind-mounted files and
   folders are copied there (with the two substitutions above), named volumes are empty
   folders, secrets are copied files; every container path in the service's files, command
@@ -32,6 +33,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,6 +86,10 @@ READY_PATHS: dict[str, tuple[str | int, str]] = {
     "shop": ("DEMO_PORT", "/health/ready"),
     "payments": ("DEMO_PORT", "/health/ready"),
 }
+#: Ports a service binds on 127.0.0.1 itself, whatever its config says (Tempo 3.0.3 forces its
+#: internal gRPC there in monolithic mode): on a host they would be shared by every such process,
+#: so natively each is moved to a free port, in that service's own files only.
+HOST_LOOPBACK_PORTS = {"tempo": [9095]}
 #: Text files that get the substitutions when copied; anything else is copied as is.
 TEXT_SUFFIXES = {".yml", ".yaml", ".json", ".txt", ".dev", ".conf", ".tmpl", ".md", ""}
 
@@ -169,6 +175,10 @@ class NativeStack:
             raise ValueError(msg)
         self.names = list(services)
         self.services: dict[str, ServiceProcess] = {}
+        self._moved_ports = {
+            name: {port: _free_port() for port in HOST_LOOPBACK_PORTS.get(name, [])}
+            for name in self.names
+        }
         # Compose services, plus any host an override names (a service not in compose yet).
         hosts = set(self.all_services) | {e.rpartition(":")[0] for e in self.endpoints}
         names = "|".join(re.escape(s) for s in sorted(hosts, key=len, reverse=True))
@@ -212,6 +222,8 @@ class NativeStack:
     def substitute(self, text: str, service: str, mounts: Iterable[tuple[str, Path]]) -> str:
         """Rewrite compose addresses, ``0.0.0.0`` and container paths in one service's text."""
         text = self._reference.sub(lambda m: self.hostport(m[1], int(m[2])), text)
+        for port, moved in self._moved_ports.get(service, {}).items():
+            text = re.sub(rf"(?<![\d.]){port}(?!\d)", str(moved), text)
         text = re.sub(r"(?<![\d.])0\.0\.0\.0(?![\d.])", self.address(service), text)
         for target, host in mounts:
             # A path stands alone, or follows a URL's empty authority (sqlite:////var/...).
@@ -398,6 +410,14 @@ class NativeStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _free_port() -> int:
+    """Return a TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _answers(client: httpx.Client, url: str) -> bool:
