@@ -5,7 +5,7 @@ Everything is derived from docker-compose.yml and .env, mechanically:
 * each compose service gets its own loopback address (``127.X.0.N``, N in compose order) and
   keeps its container ports, so ``loki:3100`` in any config file or variable becomes
   ``127.X.0.N:3100``; ``0.0.0.0`` in a service's own files becomes its own address;
-* an environment value that is only a service's name (a host, no port) becomes its address;
+* a ``*_HOST`` variable whose value is a service's name (a host, no port) gets its address;
 * a port a service binds on 127.0.0.1 itself (Tempo's internal gRPC) moves to a free one;
 * each service gets a folder that mirrors the container's file system: bind-mounted files and
   folders are copied there (with the two substitutions above), named volumes are empty
@@ -28,6 +28,7 @@ left out; references to them resolve to an address of their own, or to an overri
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
@@ -289,9 +290,10 @@ class NativeStack:
             command = command.split()
 
         argv = ENTRYPOINTS[service]() + [rewrite(interpolate(str(a), self.dotenv)) for a in command]
-        # A value that is just a service's name (a host without a port) is that service's host.
+        # A `*_HOST` variable naming a service (a host without a port) gets its address; other
+        # values that happen to equal a service's name (OTEL_SERVICE_NAME=shop) stay as they are.
         env = {
-            k: self.address(v) if v in self.all_services else rewrite(v)
+            k: self.address(v) if k.endswith("_HOST") and v in self.all_services else rewrite(v)
             for k, v in self._environment(service).items()
         }
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
@@ -328,6 +330,8 @@ class NativeStack:
             self.services[name] = self.render(name)
         self._prepare_data_stores()
         started = time.monotonic()
+        # Processes run in sessions of their own: make sure an interrupted run stops them too.
+        atexit.register(self.stop)
         try:
             for proc in self.services.values():
                 proc.root.mkdir(parents=True, exist_ok=True)
