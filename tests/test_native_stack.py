@@ -31,7 +31,8 @@ from stack_support import poll_until, require_binary, require_listening
 from stack_support.native import NOT_RUN_HERE, NativeStack
 from stack_support.receiver import WebhookReceiver
 
-pytestmark = pytest.mark.e2e
+# The slowest test waits for a real alert: rate window, `for: 2m`, Alertmanager's group wait.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE_SERVICES = [

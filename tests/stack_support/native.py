@@ -69,6 +69,8 @@ ENV_FILE = ROOT / ".env"
 #: checkouts' test runs on one machine do not collide (LOOKOUT_NATIVE_NETWORK pins it).
 NETWORK = os.environ.get("LOOKOUT_NATIVE_NETWORK", f"127.{100 + os.getpid() % 150}.0")
 
+#: Marks what one test process creates (its addresses' /24, its databases).
+RUN_ID = NETWORK.split(".")[1]
 #: Compose services that are the machine's own servers here.
 MACHINE_SERVICES = {"postgres": "127.0.0.1", "redis": "127.0.0.1"}
 #: Compose services that do not run natively, and why (the README's verification table).
@@ -256,6 +258,12 @@ class NativeStack:
             del env["OTEL_EXPORTER_OTLP_ENDPOINT"]
             env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://tempo:4318/v1/traces"
             env["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] = "http://loki:3100/otlp/v1/logs"
+        database_url = env.get("DATABASE_URL", "")
+        if urlsplit(database_url).hostname == "postgres":
+            # A database is a data location, like a volume: each native run gets its own
+            # (shop -> shop_native123), so two runs on one Postgres never share or race.
+            parts = urlsplit(database_url)
+            env["DATABASE_URL"] = parts._replace(path=f"{parts.path}_native{RUN_ID}").geturl()
         env.update(self.extra_env.get(service, {}))
         return env
 
@@ -379,7 +387,15 @@ class NativeStack:
                 time.sleep(0.2)
 
     def stop(self, grace: float = 5.0) -> None:
-        """Stop every service: SIGTERM, then SIGKILL after ``grace`` seconds (Tempo may hang)."""
+        """Stop every service (SIGTERM, then SIGKILL after ``grace`` s: Tempo may hang)."""
+        self._stop_processes(grace)
+        for proc in self.services.values():
+            database_url = proc.env.get("DATABASE_URL", "")
+            if database_url.startswith("postgresql") and proc.process is not None:
+                with contextlib.suppress(OSError, asyncpg.PostgresError):
+                    _drop_database(database_url)
+
+    def _stop_processes(self, grace: float) -> None:
         running = [p for p in self.services.values() if p.process and p.process.poll() is None]
         for proc in running:
             assert proc.process is not None
@@ -431,23 +447,45 @@ def _answers(client: httpx.Client, url: str) -> bool:
         return False
 
 
-def _recreate_database(url: str) -> None:
-    """Create the role and database that ``url`` names on the machine's Postgres, afresh."""
-
+def _admin(url: str) -> tuple[str, str, str]:
+    """Return (admin URL, role, database) for a DATABASE_URL on the machine's Postgres."""
     parts = urlsplit(url)
     user, database = parts.username or "postgres", parts.path.lstrip("/")
     if not re.fullmatch(r"\w+", user) or not re.fullmatch(r"\w+", database):
         msg = f"DATABASE_URL {parts.hostname}/{database}: use letters, digits and _ in names"
         raise ValueError(msg)
-    admin = f"postgresql://postgres@{parts.hostname}:{parts.port or 5432}/postgres"
+    return f"postgresql://postgres@{parts.hostname}:{parts.port or 5432}/postgres", user, database
+
+
+def _recreate_database(url: str) -> None:
+    """Create the role and database that ``url`` names on the machine's Postgres, afresh."""
+    admin, user, database = _admin(url)
 
     async def run() -> None:
         conn = await asyncpg.connect(admin)
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", user):
-                await conn.execute(f'CREATE ROLE "{user}" LOGIN')
+                # Another run may create the shared role at the same moment: that is fine.
+                with contextlib.suppress(
+                    asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError
+                ):
+                    await conn.execute(f'CREATE ROLE "{user}" LOGIN')
             await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await conn.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def _drop_database(url: str) -> None:
+    """Drop the database a native run created."""
+    admin, _user, database = _admin(url)
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         finally:
             await conn.close()
 
