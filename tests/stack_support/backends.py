@@ -50,17 +50,19 @@ def backends_dir() -> Path:
             )
             raise MissingPrerequisite(msg)
         return folder
-    unpack = SHARED_BACKENDS / "unpack"
-    if not unpack.is_file():
+    shared = next((c for c in _shared_candidates() if (c / "unpack").is_file()), None)
+    if shared is None:
+        looked = ", ".join(str(c) for c in _shared_candidates())
         msg = (
-            f"the real Loki and Tempo are not here: neither LOOKOUT_BACKENDS_DIR is set nor "
-            f"{unpack} exists (see DESIGN.md, 'Real Loki and Tempo')"
+            f"the real Loki and Tempo are not here: LOOKOUT_BACKENDS_DIR is not set and none "
+            f"of {looked} has them (see DESIGN.md, 'Real Loki and Tempo')"
         )
         raise MissingPrerequisite(msg)
+    unpack = shared / "unpack"
     if all(os.access(CACHE / name, os.X_OK) for name in BACKENDS):
         # unpack verifies checksums; skip it when both are in place (a test session calls this
         # often). A new SHA256SUMS means new files: compare modification times.
-        sums = SHARED_BACKENDS / "SHA256SUMS"
+        sums = shared / "SHA256SUMS"
         if all((CACHE / n).stat().st_mtime >= sums.stat().st_mtime for n in BACKENDS):
             return CACHE
     result = subprocess.run(
@@ -74,6 +76,31 @@ def backends_dir() -> Path:
         msg = f"{unpack} {CACHE} failed ({result.returncode}): {result.stderr.strip()}"
         raise MissingPrerequisite(msg)
     return CACHE
+
+
+def _shared_candidates() -> list[Path]:
+    """Return where ../shared/backends may be: beside this checkout or beside its origin.
+
+    A CI run works in a fresh clone somewhere else; its origin is the checkout it came from.
+    """
+    candidates = [SHARED_BACKENDS]
+    git = shutil.which("git")
+    if git is None:
+        return candidates
+    try:
+        origin = subprocess.run(
+            [git, "-C", str(ROOT), "remote", "get-url", "origin"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    source = Path(origin.removeprefix("file://"))
+    if origin and source.is_absolute() and source.is_dir():
+        candidates.append(source.resolve().parent / "shared" / "backends")
+    return candidates
 
 
 def backend_binary(name: str) -> Path:
