@@ -83,10 +83,16 @@ class CommonSettings(BaseSettings):
     #: Token that unlocks the fault-injection API; unset means the API is off (404).
     fault_token: SecretStr | None = None
 
-    @field_validator("fault_token")
+    #: DSN of the Sentry-compatible error tracker (Bugsink); unset means error tracking is
+    #: off, silently. Read from SENTRY_DSN, the name every Sentry SDK uses.
+    sentry_dsn: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_DSN", "DEMO_SENTRY_DSN")
+    )
+
+    @field_validator("fault_token", "sentry_dsn")
     @classmethod
     def _empty_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
-        """Treat an empty DEMO_FAULT_TOKEN as unset: an empty token must not unlock the API."""
+        """Treat an empty DEMO_FAULT_TOKEN or SENTRY_DSN as unset: empty unlocks nothing."""
         if token is not None and not token.get_secret_value().strip():
             return None
         return token

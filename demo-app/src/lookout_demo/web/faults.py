@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from lookout_demo.web.errors import ApiError
 
-__all__ = ["FaultRule", "FaultSet", "faults_router", "inject_faults"]
+__all__ = ["FaultRule", "FaultSet", "InjectedCrashError", "faults_router", "inject_faults"]
 
 security_log = logging.getLogger("lookout_demo.security")
 
@@ -31,6 +31,13 @@ class FaultRule(BaseModel):
     latency_ms: float = Field(default=0.0, ge=0.0, le=60_000.0)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     payment_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: Share of requests that raise an exception no handler catches (the error tracker's
+    #: demo: it reaches the global exception handler, like a real bug would).
+    exception_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class InjectedCrashError(RuntimeError):
+    """An unhandled error raised on purpose by fault injection."""
 
 
 class FaultRules(BaseModel):
@@ -72,6 +79,15 @@ async def inject_faults(request: Request) -> None:
         await asyncio.sleep(rule.latency_ms / 1000)
     if rule.error_rate and random.random() < rule.error_rate:
         raise ApiError(500, "injected_fault", f"fault injected on {route} (error_rate)")
+    if rule.exception_rate and random.random() < rule.exception_rate:
+        msg = f"unhandled fault injected on {route} (exception_rate)"
+        raise InjectedCrashError(msg)
+
+
+async def _failing_task(message: str) -> None:
+    """Fail after one loop turn, as a background job with a bug would."""
+    await asyncio.sleep(0)
+    raise InjectedCrashError(message)
 
 
 def _authorise(request: Request, token: str | None) -> None:
@@ -128,6 +144,19 @@ def faults_router() -> APIRouter:
         security_log.warning(
             "fault injection cleared", extra={"security": True, "event": "faults_cleared"}
         )
+
+    @router.post("/background-error", status_code=202)
+    async def background_error(request: Request, token: FaultToken = None) -> dict[str, str]:
+        """Start a background task that fails (its error must be logged and reported)."""
+        _authorise(request, token)
+        security_log.warning(
+            "fault injected: failing background task",
+            extra={"security": True, "event": "faults_background_error"},
+        )
+        request.app.state.tasks.spawn(
+            _failing_task("injected failure in a background task"), name="injected-fault"
+        )
+        return {"status": "started"}
 
     return router
 

@@ -15,6 +15,7 @@ from prometheus_client import multiprocess
 
 from lookout_demo import __version__
 from lookout_demo.settings import CommonSettings
+from lookout_demo.telemetry.errortracking import install_loop_handler
 from lookout_demo.telemetry.metrics import multiprocess_enabled, render
 from lookout_demo.web.errors import ApiError, install_error_handlers
 from lookout_demo.web.faults import FaultDependency, FaultSet, faults_router
@@ -22,6 +23,7 @@ from lookout_demo.web.foundation import Foundation
 from lookout_demo.web.health import HealthChecker, health_router
 from lookout_demo.web.lifecycle import Lifecycle
 from lookout_demo.web.middleware import RequestMiddleware
+from lookout_demo.web.tasks import TaskSupervisor
 
 __all__ = ["build_app"]
 
@@ -48,9 +50,12 @@ def build_app(
     """
     metrics, telemetry = foundation.metrics, foundation.telemetry
     lifecycle = Lifecycle()
+    tasks = TaskSupervisor()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Errors no task awaited are logged and reported instead of printed to stderr.
+        install_loop_handler()
         await startup()
         # Everything built so far (modules, routes, models, pools) lives as long as the
         # process: move it out of the collector's generations so that full collections,
@@ -67,6 +72,7 @@ def build_app(
         try:
             yield
         finally:
+            await tasks.close()
             await shutdown()
             await foundation.cache.close()
             await foundation.db.close()
@@ -78,6 +84,7 @@ def build_app(
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan)
     app.state.lifecycle = lifecycle
+    app.state.tasks = tasks
     app.state.db = foundation.db
     app.state.health = health
     app.state.faults = FaultSet()
