@@ -79,6 +79,7 @@ def create_app(
         routers=[catalog.router, carts.router, checkout.router, auth.router],
         startup=startup,
         shutdown=shutdown,
+        external={"payments": payments.ping},
     )
     app.state.shop = state
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from lookout_demo.telemetry.metrics import multiprocess_enabled, render
 from lookout_demo.web.errors import ApiError, install_error_handlers
 from lookout_demo.web.faults import FaultDependency, FaultSet, faults_router
 from lookout_demo.web.foundation import Foundation
-from lookout_demo.web.health import HealthChecker, health_router
+from lookout_demo.web.health import Check, HealthChecker, HealthDetail, health_router
 from lookout_demo.web.lifecycle import Lifecycle
 from lookout_demo.web.middleware import RequestMiddleware
 from lookout_demo.web.tasks import TaskSupervisor
@@ -30,7 +30,7 @@ __all__ = ["build_app"]
 log = logging.getLogger("lookout_demo.lifecycle")
 
 #: Probes and scrapes are not traced: they would drown the traces people look for.
-UNTRACED_URLS = "/health/.*,/metrics"
+UNTRACED_URLS = r"/health($|/|\?),/metrics"
 
 
 def build_app(
@@ -42,6 +42,7 @@ def build_app(
     routers: Sequence[APIRouter],
     startup: Callable[[], Awaitable[None]],
     shutdown: Callable[[], Awaitable[None]],
+    external: Mapping[str, Check] | None = None,
 ) -> FastAPI:
     """Return an app with middleware, errors, health, metrics, faults and the routers.
 
@@ -87,6 +88,12 @@ def build_app(
     app.state.tasks = tasks
     app.state.db = foundation.db
     app.state.health = health
+    app.state.health_detail = HealthDetail(
+        db=foundation.db,
+        cache=foundation.cache,
+        external=external or {},
+        timeout_seconds=settings.health_check_timeout_seconds,
+    )
     app.state.faults = FaultSet()
     app.state.fault_token = (
         settings.fault_token.get_secret_value() if settings.fault_token is not None else None
@@ -102,6 +109,7 @@ def build_app(
             lifecycle=lambda request: request.app.state.lifecycle,
             checker=lambda request: request.app.state.health,
             max_rss_bytes=lambda _: settings.health_max_rss_bytes,
+            detail=lambda request: request.app.state.health_detail,
         )
     )
     app.include_router(faults_router())
