@@ -10,11 +10,11 @@ from prometheus_client import CollectorRegistry
 from lookout_demo.settings import ShopSettings, get_shop_settings
 from lookout_demo.shop import seed
 from lookout_demo.shop.deps import ShopState
-from lookout_demo.shop.models import Base
 from lookout_demo.shop.payments_client import PaymentsClient
 from lookout_demo.shop.routes import auth, carts, catalog, checkout
 from lookout_demo.shop.security import LoginGuard
-from lookout_demo.storage.schema import create_schema
+from lookout_demo.storage.audit import AuditLog
+from lookout_demo.storage.migrations import describe, migrate
 from lookout_demo.telemetry.metrics import ShopMetrics
 from lookout_demo.telemetry.otel import Telemetry
 from lookout_demo.web.foundation import build_foundation
@@ -22,9 +22,6 @@ from lookout_demo.web.health import HealthChecker
 from lookout_demo.web.service import build_app
 
 __all__ = ["create_app"]
-
-#: Postgres advisory-lock key for the shop's schema creation (any constant unique per schema).
-SCHEMA_LOCK_ID = 0x5407
 
 
 def create_app(
@@ -60,13 +57,19 @@ def create_app(
         ttl_seconds=settings.health_cache_ttl_seconds,
     )
 
+    audit = AuditLog(base.db)
+
     async def startup() -> None:
-        await create_schema(
+        result = await migrate(
             base.db,
-            Base.metadata,
-            lock_id=SCHEMA_LOCK_ID,
+            "shop",
             seed=partial(seed.seed, password_iterations=settings.password_hash_iterations),
+            metrics=base.metrics.migrations if base.metrics else None,
         )
+        if result.outcome == "applied":
+            await audit.append(
+                "migration", "schema_migrated", actor="shop", details=describe(result)
+            )
 
     async def shutdown() -> None:
         await payments.close()
@@ -82,4 +85,5 @@ def create_app(
         external={"payments": payments.ping},
     )
     app.state.shop = state
+    app.state.audit = audit
     return app

@@ -35,6 +35,7 @@ __all__ = [
     "CacheMetrics",
     "DbMetrics",
     "HttpMetrics",
+    "MigrationMetrics",
     "PaymentsMetrics",
     "PaymentsServiceMetrics",
     "SecurityMetrics",
@@ -156,6 +157,41 @@ class DbMetrics:
         )
 
 
+class MigrationMetrics:
+    """Start-up schema migrations: duration, lock wait, outcome, retries; time to ready."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.duration = Gauge(
+            "db_migration_duration_seconds",
+            "Time the last start-up's schema migration took (under the lock).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.lock_wait = Gauge(
+            "db_migration_lock_wait_seconds",
+            "Time the last start-up waited for the migration lock (another replica migrating).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.runs = Counter(
+            "db_migrations",
+            "Start-up migration runs by outcome (applied, up_to_date, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "db_migration_retries",
+            "Migration attempts retried because the database was not reachable.",
+            registry=registry,
+        )
+        self.startup = Gauge(
+            "app_startup_duration_seconds",
+            "Time from process start to ready (cold start: imports, migrations, seed, clients).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+
+
 class CacheMetrics:
     """Cache hits and misses, by cache name."""
 
@@ -265,6 +301,7 @@ class ServiceMetrics:
         self.http = HttpMetrics(registry)
         self.db = DbMetrics(registry)
         self.cache = CacheMetrics(registry)
+        self.migrations = MigrationMetrics(registry)
         self.build_info = Gauge(
             "lookout_demo_build_info",
             "Always 1; labels say which build is running.",

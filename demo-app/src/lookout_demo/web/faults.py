@@ -90,7 +90,18 @@ async def _failing_task(message: str) -> None:
     raise InjectedCrashError(message)
 
 
-def _authorise(request: Request, token: str | None) -> None:
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _audit(request: Request, action: str, details: dict[str, object]) -> None:
+    """Write a fault-API call to the audit log (who: the calling address)."""
+    await request.app.state.audit.append(
+        "fault", action, actor=f"client:{_client(request)}", details=details
+    )
+
+
+async def _authorise(request: Request, token: str | None) -> None:
     configured = request.app.state.fault_token
     if configured is None:
         raise ApiError(
@@ -103,6 +114,7 @@ def _authorise(request: Request, token: str | None) -> None:
             "fault API refused: bad or missing token",
             extra={"security": True, "event": "fault_api_denied"},
         )
+        await _audit(request, "fault_api_denied", {"path": request.url.path})
         raise ApiError(401, "unauthorized", "X-Fault-Token is missing or wrong")
 
 
@@ -116,7 +128,7 @@ def faults_router() -> APIRouter:
     @router.get("")
     async def list_faults(request: Request, token: FaultToken = None) -> FaultRules:
         """Show the rules in force."""
-        _authorise(request, token)
+        await _authorise(request, token)
         return FaultRules(rules=list(_fault_set(request).rules.values()))
 
     @router.put("")
@@ -124,8 +136,9 @@ def faults_router() -> APIRouter:
         request: Request, body: FaultRules, token: FaultToken = None
     ) -> FaultRules:
         """Replace the rules in force."""
-        _authorise(request, token)
+        await _authorise(request, token)
         _fault_set(request).replace(body.rules)
+        await _audit(request, "faults_changed", {"rules": [r.model_dump() for r in body.rules]})
         security_log.warning(
             "fault injection changed",
             extra={
@@ -139,8 +152,9 @@ def faults_router() -> APIRouter:
     @router.delete("", status_code=204)
     async def clear_faults(request: Request, token: FaultToken = None) -> None:
         """Remove every rule."""
-        _authorise(request, token)
+        await _authorise(request, token)
         _fault_set(request).replace([])
+        await _audit(request, "faults_cleared", {})
         security_log.warning(
             "fault injection cleared", extra={"security": True, "event": "faults_cleared"}
         )
@@ -148,11 +162,12 @@ def faults_router() -> APIRouter:
     @router.post("/background-error", status_code=202)
     async def background_error(request: Request, token: FaultToken = None) -> dict[str, str]:
         """Start a background task that fails (its error must be logged and reported)."""
-        _authorise(request, token)
+        await _authorise(request, token)
         security_log.warning(
             "fault injected: failing background task",
             extra={"security": True, "event": "faults_background_error"},
         )
+        await _audit(request, "faults_background_error", {})
         request.app.state.tasks.spawn(
             _failing_task("injected failure in a background task"), name="injected-fault"
         )

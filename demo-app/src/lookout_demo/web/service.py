@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psutil
 from fastapi import APIRouter, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import multiprocess
@@ -28,6 +30,9 @@ from lookout_demo.web.tasks import TaskSupervisor
 __all__ = ["build_app"]
 
 log = logging.getLogger("lookout_demo.lifecycle")
+
+#: This process, for its start time (the start-up gauge measures from process start).
+PROCESS = psutil.Process()
 
 #: Probes and scrapes are not traced: they would drown the traces people look for.
 UNTRACED_URLS = r"/health($|/|\?),/metrics"
@@ -63,6 +68,8 @@ def build_app(
         # which request-heavy telemetry triggers often, stop rescanning it.
         gc.freeze()
         lifecycle.mark_started()
+        if metrics is not None:
+            metrics.migrations.startup.set(time.time() - PROCESS.create_time())
         log.info(
             "started",
             extra={
