@@ -132,6 +132,20 @@ class ShopSettings(CommonSettings):
     bruteforce_max_failures: Annotated[int, Field(ge=1)] = 5
     bruteforce_window_seconds: PositiveSeconds = 300.0
 
+    #: A product with this many units or fewer counts as low on stock.
+    low_stock_threshold: Annotated[int, Field(ge=0)] = 10
+    #: How often the inventory gauges (stock, reservations, low stock) are recomputed.
+    inventory_refresh_seconds: PositiveSeconds = 15.0
+    #: Where order confirmations go: smtp://host:port of a mail relay (compose: a local
+    #: SMTP sink); unset means they are only logged (delivered to the log).
+    smtp_url: str | None = None
+    smtp_sender: str = "shop@lookout.example"
+    #: How often the outbox worker looks for messages to deliver, and how many per round.
+    outbox_poll_seconds: PositiveSeconds = 1.0
+    outbox_batch_size: Annotated[int, Field(ge=1, le=1000)] = 50
+    #: Failed deliveries are retried after this long, doubling per attempt (capped at 1 h).
+    outbox_retry_seconds: PositiveSeconds = 5.0
+
 
 class PaymentsSettings(CommonSettings):
     """Settings of the payments service."""

@@ -10,8 +10,10 @@ from prometheus_client import CollectorRegistry
 from lookout_demo.settings import ShopSettings, get_shop_settings
 from lookout_demo.shop import seed
 from lookout_demo.shop.deps import ShopState
+from lookout_demo.shop.inventory import InventoryGauges
+from lookout_demo.shop.outbox import Mailer, OutboxWorker
 from lookout_demo.shop.payments_client import PaymentsClient
-from lookout_demo.shop.routes import auth, carts, catalog, checkout
+from lookout_demo.shop.routes import auth, carts, catalog, checkout, versions
 from lookout_demo.shop.security import LoginGuard
 from lookout_demo.storage.audit import AuditLog
 from lookout_demo.storage.migrations import describe, migrate
@@ -20,6 +22,7 @@ from lookout_demo.telemetry.otel import Telemetry
 from lookout_demo.web.foundation import build_foundation
 from lookout_demo.web.health import HealthChecker
 from lookout_demo.web.service import build_app
+from lookout_demo.web.tasks import TaskSupervisor
 
 __all__ = ["create_app"]
 
@@ -58,6 +61,15 @@ def create_app(
     )
 
     audit = AuditLog(base.db)
+    tasks = TaskSupervisor()
+    outbox = OutboxWorker(
+        base.db,
+        Mailer(settings.smtp_url, sender=settings.smtp_sender),
+        metrics=base.metrics.outbox if base.metrics else None,
+        poll_seconds=settings.outbox_poll_seconds,
+        batch_size=settings.outbox_batch_size,
+        retry_seconds=settings.outbox_retry_seconds,
+    )
 
     async def startup() -> None:
         result = await migrate(
@@ -70,6 +82,12 @@ def create_app(
             await audit.append(
                 "migration", "schema_migrated", actor="shop", details=describe(result)
             )
+        tasks.spawn(outbox.run(), name="outbox-worker")
+        if base.metrics is not None:
+            inventory = InventoryGauges(
+                base.db, base.metrics.inventory, low_stock_threshold=settings.low_stock_threshold
+            )
+            tasks.spawn(inventory.run(settings.inventory_refresh_seconds), name="inventory-gauges")
 
     async def shutdown() -> None:
         await payments.close()
@@ -79,11 +97,13 @@ def create_app(
         settings=settings,
         foundation=base,
         health=health,
-        routers=[catalog.router, carts.router, checkout.router, auth.router],
+        routers=[catalog.router, versions.router, carts.router, checkout.router, auth.router],
         startup=startup,
         shutdown=shutdown,
         external={"payments": payments.ping},
+        tasks=tasks,
     )
     app.state.shop = state
     app.state.audit = audit
+    app.state.outbox = outbox
     return app

@@ -31,11 +31,14 @@ from prometheus_client.exposition import choose_encoder
 
 __all__ = [
     "LATENCY_BUCKETS",
+    "ApiVersionMetrics",
     "BusinessMetrics",
     "CacheMetrics",
     "DbMetrics",
     "HttpMetrics",
+    "InventoryMetrics",
     "MigrationMetrics",
+    "OutboxMetrics",
     "PaymentsMetrics",
     "PaymentsServiceMetrics",
     "SecurityMetrics",
@@ -237,6 +240,68 @@ class BusinessMetrics:
         )
 
 
+class InventoryMetrics:
+    """Stock per category, units held in carts, low-stock products (refreshed periodically)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.stock = Gauge(
+            "shop_inventory_stock_units",
+            "Units in stock, by product category (allow-list, else other).",
+            ["category"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.low_stock = Gauge(
+            "shop_inventory_low_stock_items",
+            "Products at or below the low-stock threshold, by category.",
+            ["category"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.reserved = Gauge(
+            "shop_inventory_reserved_units",
+            "Units held in open carts (not yet checked out).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+
+
+class OutboxMetrics:
+    """The order-event outbox: backlog, oldest pending message, deliveries by outcome."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.depth = Gauge(
+            "outbox_pending_messages",
+            "Outbox messages not delivered yet.",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.oldest_age = Gauge(
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest undelivered outbox message (0 when none is pending).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "outbox_deliveries",
+            "Outbox delivery attempts by topic and outcome (delivered, failed).",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+
+
+class ApiVersionMetrics:
+    """Requests per API version, and to deprecated versions."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "api_version_requests",
+            "Requests to versioned API routes, by version and whether it is deprecated.",
+            ["version", "deprecated"],
+            registry=registry,
+        )
+
+
 class SecurityMetrics:
     """Logins, failed logins by reason, brute-force detections."""
 
@@ -321,6 +386,9 @@ class ShopMetrics(ServiceMetrics):
         super().__init__(registry, service=service, version=version, revision=revision)
         self.business = BusinessMetrics(registry)
         self.security = SecurityMetrics(registry)
+        self.inventory = InventoryMetrics(registry)
+        self.outbox = OutboxMetrics(registry)
+        self.api_versions = ApiVersionMetrics(registry)
 
 
 class PaymentsServiceMetrics(ServiceMetrics):

@@ -48,6 +48,7 @@ def build_app(
     startup: Callable[[], Awaitable[None]],
     shutdown: Callable[[], Awaitable[None]],
     external: Mapping[str, Check] | None = None,
+    tasks: TaskSupervisor | None = None,
 ) -> FastAPI:
     """Return an app with middleware, errors, health, metrics, faults and the routers.
 
@@ -56,7 +57,7 @@ def build_app(
     """
     metrics, telemetry = foundation.metrics, foundation.telemetry
     lifecycle = Lifecycle()
-    tasks = TaskSupervisor()
+    tasks = tasks or TaskSupervisor()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 
 from lookout_demo.shop.deps import CurrentUser, State
 from lookout_demo.shop.models import CartItem, Order, OrderItem, Product
+from lookout_demo.shop.outbox import enqueue
 from lookout_demo.shop.payments_client import PaymentsUnavailableError
 from lookout_demo.shop.routes.carts import load_cart
 from lookout_demo.web.deps import DbSession
@@ -156,6 +157,18 @@ async def checkout(
     order.status = "paid"
     order.payment_id = auth.id
     await session.execute(delete(CartItem).where(CartItem.cart_id == cart.id))
+    # The confirmation is queued in the transaction that marks the order paid: it is sent
+    # exactly when the payment is recorded, even if this process dies right after.
+    enqueue(
+        session,
+        "order_paid",
+        {
+            "order_id": order.id,
+            "email": user.email,
+            "total_cents": order.total_cents,
+            "items": sum(line.quantity for line in order.items),
+        },
+    )
     await session.commit()
     if state.metrics is not None:
         business = state.metrics.business
