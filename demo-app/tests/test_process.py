@@ -33,7 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client import multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
-from lookout_demo.shop.seed import DEMO_PASSWORD
+from lookout_demo.shop.seed import DEMO_PASSWORD, PRODUCTS
 from lookout_demo.storage.migrations import head_revision
 
 pytestmark = pytest.mark.integration
@@ -586,7 +586,7 @@ def test_schema_migration_is_safe_across_processes(tmp_path: Path) -> None:
     outcomes = _start_together(tmp_path, f"sqlite+aiosqlite:///{database}")
     assert outcomes == ["applied", "up_to_date"]
     with sqlite3.connect(database) as conn:
-        assert conn.execute("SELECT count(*) FROM products").fetchone() == (12,)
+        assert conn.execute("SELECT count(*) FROM products").fetchone() == (len(PRODUCTS),)
         assert conn.execute("SELECT version_num FROM alembic_version_shop").fetchall() == [
             (head_revision("shop"),)
         ]

@@ -40,7 +40,7 @@ def test_v1_is_deprecated_with_headers_and_v2_pages(shop: Any, registry: Collect
     assert v2.status_code == 200
     assert "deprecation" not in v2.headers
     page = v2.json()
-    assert (len(page["items"]), page["next_offset"]) == (2, None)
+    assert (len(page["items"]), page["next_offset"]) == (3, None)
     shop.get("/api/v2/products")
     count = registry.get_sample_value
     assert count("api_version_requests_total", {"version": "v1", "deprecated": "true"}) == 1
@@ -132,3 +132,42 @@ def test_undeliverable_confirmation_stays_queued_and_ages(
     )
     assert registry.get_sample_value("outbox_pending_messages") == 1
     assert (registry.get_sample_value("outbox_oldest_pending_age_seconds") or 0) > 0
+
+
+LAMP_OIL = 13  # the seeded age-restricted product
+
+
+@pytest.mark.parametrize(
+    ("verification", "status", "outcome"),
+    [
+        (None, 403, "missing"),
+        ({"method": "id_document", "date_of_birth": "2015-05-01"}, 403, "failed"),
+        ({"method": "credit_check", "date_of_birth": "1980-05-01"}, 201, "passed"),
+    ],
+    ids=["missing", "under-age", "adult"],
+)
+def test_age_restricted_checkout_needs_a_passing_verification(
+    shop: Any,
+    registry: CollectorRegistry,
+    verification: dict[str, str] | None,
+    status: int,
+    outcome: str,
+) -> None:
+    """A cart with lamp oil checks out only with a passing age verification, counted."""
+    assert shop.get(f"/api/products/{LAMP_OIL}").json()["age_restricted"] is True
+    auth = login(shop)
+    cart_id = new_cart(shop, (LAMP_OIL, 1))
+    body: dict[str, Any] = {"cart_id": cart_id, "payment": {"method": "paypal"}}
+    if verification is not None:
+        body["age_verification"] = verification
+    response = shop.post("/api/checkout", json=body, headers=auth)
+    assert response.status_code == status, response.text
+    value = registry.get_sample_value
+    assert value("compliance_age_restricted_checkouts_total", {"verification": outcome}) == 1
+    if verification is not None:
+        labels = {"method": verification["method"], "outcome": outcome}
+        assert value("compliance_age_verifications_total", labels) == 1
+    if status == 403:
+        assert response.json()["error"].startswith("age_verification_")
+        # Refused before anything was reserved: the stock is untouched.
+        assert shop.get(f"/api/products/{LAMP_OIL}").json()["stock"] == 120

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 __all__ = [
     "Base",
@@ -54,6 +56,8 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(40), index=True)
     price_cents: Mapped[int] = mapped_column(Integer)
     stock: Mapped[int] = mapped_column(Integer)
+    #: Sold only after an age verification at checkout.
+    age_restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class User(Base):

@@ -34,6 +34,7 @@ __all__ = [
     "ApiVersionMetrics",
     "BusinessMetrics",
     "CacheMetrics",
+    "ComplianceMetrics",
     "DbMetrics",
     "HttpMetrics",
     "InventoryMetrics",
@@ -302,6 +303,25 @@ class ApiVersionMetrics:
         )
 
 
+class ComplianceMetrics:
+    """Age verification at checkout for age-restricted products."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.verifications = Counter(
+            "compliance_age_verifications",
+            "Age verifications at checkout, by method and outcome (passed, failed).",
+            ["method", "outcome"],
+            registry=registry,
+        )
+        self.restricted_checkouts = Counter(
+            "compliance_age_restricted_checkouts",
+            "Checkouts of carts holding an age-restricted product, by verification "
+            "(passed, failed, missing).",
+            ["verification"],
+            registry=registry,
+        )
+
+
 class SecurityMetrics:
     """Logins, failed logins by reason, brute-force detections."""
 
@@ -389,6 +409,7 @@ class ShopMetrics(ServiceMetrics):
         self.inventory = InventoryMetrics(registry)
         self.outbox = OutboxMetrics(registry)
         self.api_versions = ApiVersionMetrics(registry)
+        self.compliance = ComplianceMetrics(registry)
 
 
 class PaymentsServiceMetrics(ServiceMetrics):
