@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from prometheus_client import CollectorRegistry
 
-from demo_support import ShopFactory, free_loopback_port, login, new_cart
+from demo_support import ShopFactory, Spans, free_loopback_port, login, new_cart
+from lookout_demo.flags import FeatureFlags
+from lookout_demo.shop import experiments
+from lookout_demo.web.clients import classify_user_agent
 
 CARD = "4242 4242 4242 4242"
 
@@ -171,3 +178,156 @@ def test_age_restricted_checkout_needs_a_passing_verification(
         assert response.json()["error"].startswith("age_verification_")
         # Refused before anything was reserved: the stock is untouched.
         assert shop.get(f"/api/products/{LAMP_OIL}").json()["stock"] == 120
+
+
+# --- feature flags, experiments, client classes ----------------------------------------------
+
+FLAGS = {
+    "flags": {
+        "order_confirmation_email": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "on",
+        },
+        "catalog_banner": {
+            "state": "ENABLED",
+            "variants": {"none": "", "sale": "Sale!"},
+            "defaultVariant": "none",
+        },
+    }
+}
+
+
+def _write_flags(path: Path, banner: str, email: str = "on") -> None:
+    document = json.loads(json.dumps(FLAGS))
+    document["flags"]["catalog_banner"]["defaultVariant"] = banner
+    document["flags"]["order_confirmation_email"]["defaultVariant"] = email
+    path.write_text(json.dumps(document), encoding="utf-8")
+    # Move the mtime forward explicitly: two writes within one clock tick look unchanged.
+    stamp = time.time() + len(banner)
+    os.utime(path, (stamp, stamp))
+
+
+def test_flags_hot_reload_and_are_counted_and_traced(
+    tmp_path: Path, spans: Spans, registry: CollectorRegistry
+) -> None:
+    """A changed flags file takes effect; evaluations are counted and put on the span."""
+    path = tmp_path / "flags.json"
+    _write_flags(path, "none")
+    flags = FeatureFlags(path, registry, check_interval_seconds=0.0)
+    tracer = spans.telemetry.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("request"):
+        assert flags.text("catalog_banner", "x", user_id="7") == ""
+        _write_flags(path, "sale")
+        assert flags.text("catalog_banner", "x", user_id="7") == "Sale!"
+        path.write_text("{not json", encoding="utf-8")
+        os.utime(path, (time.time() + 100, time.time() + 100))
+        assert flags.text("catalog_banner", "x", user_id="7") == "Sale!"  # bad file: kept
+        assert flags.text("no_such_flag", "fallback") == "fallback"
+    value = registry.get_sample_value
+    for variant in ("none", "sale"):
+        labels = {"flag": "catalog_banner", "variant": variant}
+        assert value("feature_flag_evaluations_total", labels) >= 1
+    assert value("feature_flag_evaluations_total", {"flag": "other", "variant": "error"}) == 1
+    (span,) = spans.finished()
+    events = [e for e in span.events if e.name == "feature_flag.evaluation"]
+    assert events[1].attributes["feature_flag.key"] == "catalog_banner"
+    assert events[1].attributes["feature_flag.result.variant"] == "sale"
+    assert events[1].attributes["feature_flag.provider.name"] == "lookout-file"
+    assert events[1].attributes["feature_flag.context.id"] == "7"
+
+
+def test_confirmation_email_flag_off_queues_nothing(make_shop: ShopFactory, tmp_path: Path) -> None:
+    """With order_confirmation_email off in the flags file, a paid order queues no e-mail."""
+    path = tmp_path / "flags.json"
+    _write_flags(path, "none", email="off")
+    registry = CollectorRegistry()
+    shop = make_shop(registry, flags_file=path, outbox_poll_seconds=0.05)
+    _checkout(shop)
+    assert shop.app.state.outbox.delivered == 0  # type: ignore[attr-defined]
+    _wait(lambda: registry.get_sample_value("outbox_pending_messages") == 0, "no message pending")
+    labels = {"flag": "order_confirmation_email", "variant": "off"}
+    assert registry.get_sample_value("feature_flag_evaluations_total", labels) == 1
+
+
+def test_experiment_assignment_is_stable_and_balanced() -> None:
+    """A user always gets the same variant; over many users the split follows the weights."""
+    assert {experiments.assign("checkout_button", "42") for _ in range(5)} == {
+        experiments.assign("checkout_button", "42")
+    }
+    split = Counter(experiments.assign("free_shipping_banner", str(n)) for n in range(4000))
+    assert 0.17 < split["banner"] / 4000 < 0.23
+
+
+def test_assignments_and_conversions_per_variant(shop: Any, registry: CollectorRegistry) -> None:
+    """Showing a user their variants counts assignments; their paid order counts conversions."""
+    auth = login(shop)
+    shown = shop.get("/api/experiments", headers=auth).json()
+    assert set(shown["experiments"]) == set(experiments.EXPERIMENTS)
+    _checkout(shop)
+    for name, variant in shown["experiments"].items():
+        labels = {"experiment": name, "variant": variant}
+        assert registry.get_sample_value("experiment_assignments_total", labels) == 1
+        assert registry.get_sample_value("experiment_conversions_total", labels) == 1
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+WINDOWS_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36"
+)
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "expected"),
+    [
+        (IPHONE, ("safari", "ios", "mobile")),
+        (WINDOWS_CHROME, ("chrome", "windows", "desktop")),
+        (
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            ("other", "other", "bot"),
+        ),
+        ("made-up-client/9 " + "x" * 5000, ("other", "other", "other")),
+        ("", ("other", "other", "other")),
+    ],
+    ids=["iphone", "windows-chrome", "bot", "made-up", "none"],
+)
+def test_user_agents_map_onto_allow_lists(user_agent: str, expected: tuple[str, str, str]) -> None:
+    """Each User-Agent lands on allow-listed browser, OS and device labels, else other."""
+    client = classify_user_agent(user_agent)
+    assert (client.browser, client.os, client.device) == expected
+
+
+def test_requests_are_counted_by_client_class_and_region(make_shop: ShopFactory) -> None:
+    """Requests count by client class and trusted-header region; errors are segmented too."""
+    registry = CollectorRegistry()
+    shop = make_shop(registry, region_header="X-Region", regions="eu,us")
+    shop.get("/api/products", headers={"User-Agent": IPHONE, "X-Region": "EU"})
+    shop.get("/api/products/999", headers={"User-Agent": WINDOWS_CHROME, "X-Region": "mars"})
+    shop.get("/api/products", headers={"User-Agent": WINDOWS_CHROME})
+    value = registry.get_sample_value
+    iphone = {"browser": "safari", "os": "ios", "device": "mobile", "outcome": "success"}
+    assert value("http_server_requests_by_client_total", iphone) == 1
+    chrome_404 = {
+        "browser": "chrome",
+        "os": "windows",
+        "device": "desktop",
+        "outcome": "client_error",
+    }
+    assert value("http_server_requests_by_client_total", chrome_404) == 1
+    assert (
+        value("http_server_requests_by_region_total", {"region": "eu", "outcome": "success"}) == 1
+    )
+    assert (
+        value(
+            "http_server_requests_by_region_total", {"region": "other", "outcome": "client_error"}
+        )
+        == 1
+    )
+    assert (
+        value("http_server_requests_by_region_total", {"region": "unknown", "outcome": "success"})
+        == 1
+    )

@@ -9,6 +9,7 @@ start-up with a message that names the variable.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -78,6 +79,12 @@ class CommonSettings(BaseSettings):
     #: Then in-flight requests get this long to finish before they are cut.
     graceful_timeout_seconds: PositiveSeconds = 20.0
 
+    #: Header a trusted proxy sets to the client's region (e.g. CloudFront-Viewer-Country);
+    #: unset: every request's region is "unknown". Only a label: never trust it for more.
+    region_header: str | None = None
+    #: Region label values (comma-separated, lowercase); any other value is "other".
+    regions: str = "eu,us,apac,latam,africa"
+
     #: Request bodies larger than this are refused with 413.
     max_body_bytes: Annotated[int, Field(gt=0)] = 64 * 1024
     #: Token that unlocks the fault-injection API; unset means the API is off (404).
@@ -134,6 +141,9 @@ class ShopSettings(CommonSettings):
 
     #: A product with this many units or fewer counts as low on stock.
     low_stock_threshold: Annotated[int, Field(ge=0)] = 10
+    #: Feature flags file (flagd-style JSON, re-read when it changes); unset: the packaged
+    #: defaults (lookout_demo/flags/default.json).
+    flags_file: Path | None = None
     #: How often the inventory gauges (stock, reservations, low stock) are recomputed.
     inventory_refresh_seconds: PositiveSeconds = 15.0
     #: Where order confirmations go: smtp://host:port of a mail relay (compose: a local

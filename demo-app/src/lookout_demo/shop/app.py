@@ -7,13 +7,14 @@ from functools import partial
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from lookout_demo.flags import FeatureFlags
 from lookout_demo.settings import ShopSettings, get_shop_settings
 from lookout_demo.shop import seed
 from lookout_demo.shop.deps import ShopState
 from lookout_demo.shop.inventory import InventoryGauges
 from lookout_demo.shop.outbox import Mailer, OutboxWorker
 from lookout_demo.shop.payments_client import PaymentsClient
-from lookout_demo.shop.routes import auth, carts, catalog, checkout, versions
+from lookout_demo.shop.routes import auth, carts, catalog, checkout, experiments, versions
 from lookout_demo.shop.security import LoginGuard
 from lookout_demo.storage.audit import AuditLog
 from lookout_demo.storage.migrations import describe, migrate
@@ -52,6 +53,9 @@ def create_app(
             base.metrics.security if base.metrics else None,
             max_failures=settings.bruteforce_max_failures,
             window_seconds=settings.bruteforce_window_seconds,
+        ),
+        flags=FeatureFlags(
+            settings.flags_file, base.metrics.registry if base.metrics is not None else None
         ),
     )
     health = HealthChecker(
@@ -97,7 +101,14 @@ def create_app(
         settings=settings,
         foundation=base,
         health=health,
-        routers=[catalog.router, versions.router, carts.router, checkout.router, auth.router],
+        routers=[
+            catalog.router,
+            versions.router,
+            carts.router,
+            checkout.router,
+            auth.router,
+            experiments.router,
+        ],
         startup=startup,
         shutdown=shutdown,
         external={"payments": payments.ping},

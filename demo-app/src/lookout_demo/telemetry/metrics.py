@@ -36,6 +36,7 @@ __all__ = [
     "CacheMetrics",
     "ComplianceMetrics",
     "DbMetrics",
+    "ExperimentMetrics",
     "HttpMetrics",
     "InventoryMetrics",
     "MigrationMetrics",
@@ -103,6 +104,20 @@ class HttpMetrics:
             "HTTP requests being served right now.",
             ["method"],
             multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.by_client = Counter(
+            "http_server_requests_by_client",
+            "HTTP requests by client class (browser, OS, device: allow-lists with other) and "
+            "outcome (success, client_error, server_error).",
+            ["browser", "os", "device", "outcome"],
+            registry=registry,
+        )
+        self.by_region = Counter(
+            "http_server_requests_by_region",
+            "HTTP requests by region (from the trusted region header; allow-list, other, "
+            "unknown) and outcome.",
+            ["region", "outcome"],
             registry=registry,
         )
         self.rejected = Counter(
@@ -322,6 +337,24 @@ class ComplianceMetrics:
         )
 
 
+class ExperimentMetrics:
+    """A/B experiments: assignments shown and conversions, per variant."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.assignments = Counter(
+            "experiment_assignments",
+            "Times a user was shown their variant, by experiment and variant.",
+            ["experiment", "variant"],
+            registry=registry,
+        )
+        self.conversions = Counter(
+            "experiment_conversions",
+            "Paid orders, by experiment and the buyer's variant.",
+            ["experiment", "variant"],
+            registry=registry,
+        )
+
+
 class SecurityMetrics:
     """Logins, failed logins by reason, brute-force detections."""
 
@@ -410,6 +443,7 @@ class ShopMetrics(ServiceMetrics):
         self.outbox = OutboxMetrics(registry)
         self.api_versions = ApiVersionMetrics(registry)
         self.compliance = ComplianceMetrics(registry)
+        self.experiments = ExperimentMetrics(registry)
 
 
 class PaymentsServiceMetrics(ServiceMetrics):

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lookout_demo.context import request_id_var, user_id_var
 from lookout_demo.telemetry.errortracking import current_context, report_exception
 from lookout_demo.telemetry.metrics import HttpMetrics, current_exemplar
+from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import error_body
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
@@ -53,9 +54,11 @@ class RequestMiddleware:
         *,
         metrics: HttpMetrics | None,
         max_body_bytes: int,
+        classifier: ClientClassifier | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.classifier = classifier
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -135,6 +138,19 @@ class RequestMiddleware:
             self.metrics.duration.labels(method, route).observe(
                 seconds, exemplar=current_exemplar()
             )
+            if self.classifier is not None:
+                outcome = (
+                    "server_error"
+                    if status >= 500
+                    else "client_error"
+                    if status >= 400
+                    else "success"
+                )
+                client, region = self.classifier.classify(scope.get("headers", []))
+                self.metrics.by_client.labels(
+                    client.browser, client.os, client.device, outcome
+                ).inc()
+                self.metrics.by_region.labels(region, outcome).inc()
         access_log.info(
             "%s %s %s",
             method,

@@ -19,6 +19,7 @@ from lookout_demo import __version__
 from lookout_demo.settings import CommonSettings
 from lookout_demo.telemetry.errortracking import install_loop_handler
 from lookout_demo.telemetry.metrics import multiprocess_enabled, render
+from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import ApiError, install_error_handlers
 from lookout_demo.web.faults import FaultDependency, FaultSet, faults_router
 from lookout_demo.web.foundation import Foundation
@@ -111,6 +112,10 @@ def build_app(
         RequestMiddleware,
         metrics=metrics.http if metrics is not None else None,
         max_body_bytes=settings.max_body_bytes,
+        classifier=ClientClassifier(
+            region_header=settings.region_header,
+            regions=frozenset(r.strip().lower() for r in settings.regions.split(",") if r.strip()),
+        ),
     )
     app.include_router(
         health_router(

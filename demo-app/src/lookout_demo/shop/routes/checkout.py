@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import delete, select, update
 
+from lookout_demo.shop import experiments
 from lookout_demo.shop.deps import CurrentUser, State
 from lookout_demo.shop.models import CartItem, Order, OrderItem, Product
 from lookout_demo.shop.outbox import enqueue
@@ -207,16 +208,17 @@ async def checkout(
     await session.execute(delete(CartItem).where(CartItem.cart_id == cart.id))
     # The confirmation is queued in the transaction that marks the order paid: it is sent
     # exactly when the payment is recorded, even if this process dies right after.
-    enqueue(
-        session,
-        "order_paid",
-        {
-            "order_id": order.id,
-            "email": user.email,
-            "total_cents": order.total_cents,
-            "items": sum(line.quantity for line in order.items),
-        },
-    )
+    if state.flags.enabled("order_confirmation_email", True, user_id=str(user.id)):
+        enqueue(
+            session,
+            "order_paid",
+            {
+                "order_id": order.id,
+                "email": user.email,
+                "total_cents": order.total_cents,
+                "items": sum(line.quantity for line in order.items),
+            },
+        )
     await session.commit()
     if state.metrics is not None:
         business = state.metrics.business
@@ -225,6 +227,8 @@ async def checkout(
         business.revenue.inc(order.total_cents / 100)
         for line in order.items:
             business.items_sold.labels(products[line.product_id].category).inc(line.quantity)
+        for name, variant in experiments.assignments(str(user.id)).items():
+            state.metrics.experiments.conversions.labels(name, variant).inc()
     log.info(
         "order paid",
         extra={"order_id": order.id, "total_cents": order.total_cents, "items": len(order.items)},
