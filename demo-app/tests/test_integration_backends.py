@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -331,8 +332,21 @@ def test_saturated_pool_answers_503_naming_the_wait(
 ) -> None:
     """With every pooled connection taken, a request waits the pool timeout, then gets 503."""
     shop = make_shop(
-        database_url=postgres_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=0.3
+        database_url=postgres_url,
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout_seconds=0.3,
+        # The background tasks (outbox, inventory) share the pool: after their first round
+        # at start-up, keep them asleep so the only waiter is the request under test.
+        outbox_poll_seconds=3600,
+        inventory_refresh_seconds=3600,
     )
+    outbox = shop.app.state.outbox  # type: ignore[attr-defined]
+    for _ in range(100):
+        stock = registry.get_sample_value("shop_inventory_stock_units", {"category": "optics"})
+        if outbox.rounds and stock is not None:
+            break
+        time.sleep(0.05)
     db = shop.app.state.db  # type: ignore[attr-defined]
     held = shop.portal.call(db.engine.connect().start)  # type: ignore[union-attr]
     try:

@@ -115,6 +115,7 @@ class OutboxWorker:
             "order_paid": mailer.order_confirmation
         }
         self.delivered = 0
+        self.rounds = 0
 
     async def run(self) -> None:
         """Deliver forever; a failed round is logged and the next one goes on."""
@@ -144,6 +145,7 @@ class OutboxWorker:
             await session.commit()
         self.delivered += delivered
         await self.refresh_gauges()
+        self.rounds += 1
         return delivered
 
     async def _deliver(self, message: OutboxMessage) -> bool:
