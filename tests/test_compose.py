@@ -217,6 +217,10 @@ def test_app_listens_on_the_port_it_publishes(
 def test_dockerfile_images_are_pinned(dockerfile: Path) -> None:
     """Every image a Dockerfile builds FROM or copies from carries a version tag."""
     text = (ROOT / dockerfile).read_text(encoding="utf-8")
+    # FROM ${NAME} takes the ARG's default unless a build arg overrides it (compose passes the
+    # .env value): the default must be pinned too.
+    defaults = dict(re.findall(r"(?im)^ARG\s+(\w+)=(\S+)", text))
+    text = re.sub(r"\$\{(\w+)\}", lambda m: defaults.get(m[1], m[0]), text)
     stages = set(re.findall(r"(?im)^FROM\s+\S+\s+AS\s+(\S+)", text))
     images = re.findall(r"(?im)^FROM\s+(\S+)", text) + re.findall(r"--from=(\S+)", text)
     for image in images:
@@ -245,3 +249,33 @@ def test_docker_compose_config_accepts_the_file() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+BUILD_ARGS = [
+    (service, name, value)
+    for service, spec in yaml.safe_load(COMPOSE_TEXT)["services"].items()
+    for name, value in ((spec.get("build") or {}).get("args") or {}).items()
+    # Image pins only: LOOKOUT_VERSION's Dockerfile default ("dev") marks a hand-made build.
+    if name.endswith("_IMAGE")
+]
+
+
+@pytest.mark.parametrize(("service", "arg", "value"), BUILD_ARGS, ids=str)
+def test_dockerfile_arg_default_matches_env(
+    service: str,
+    arg: str,
+    value: str,
+    compose: dict[str, Any],
+    preflight: ModuleType,
+    dotenv: dict[str, str],
+) -> None:
+    """A base-image ARG that compose sets from .env defaults to the same image (no drift)."""
+    build = compose["services"][service]["build"]
+    dockerfile = ROOT / build["context"] / build.get("dockerfile", "Dockerfile")
+    defaults = dict(re.findall(r"(?im)^ARG\s+(\w+)=(\S+)", dockerfile.read_text(encoding="utf-8")))
+    if arg not in defaults:
+        return  # no default in the Dockerfile: nothing to drift
+    assert defaults[arg] == preflight.interpolate(str(value), dotenv), (
+        f"{dockerfile.relative_to(ROOT)}: ARG {arg}={defaults[arg]} but .env gives "
+        f"{preflight.interpolate(str(value), dotenv)}"
+    )

@@ -84,9 +84,13 @@ def backend_binary(name: str) -> Path:
     return backends_dir() / name
 
 
+#: Other names a program has in Debian's packages.
+DEBIAN_NAMES = {"alertmanager": ["prometheus-alertmanager"]}
+
+
 def system_binary(name: str) -> Path:
     """Return the path of a program from PATH (Debian's prometheus, amtool, ...)."""
-    found = shutil.which(name)
+    found = next((p for n in [name, *DEBIAN_NAMES.get(name, [])] if (p := shutil.which(n))), None)
     if found is None:
         msg = (
             f"{name} is not on PATH: run `make test` (it installs Debian's prometheus and "

@@ -74,8 +74,14 @@ NOT_RUN_HERE = {
 }
 #: How long a service may take to become ready before the start is declared failed.
 READY_TIMEOUT = 90.0
-#: Readiness paths of services whose compose healthcheck names no URL.
-READY_PATHS = {"shop": "/health/ready", "payments": "/health/ready"}
+#: Readiness (port, path) of services whose compose healthcheck names no URL: Loki and Tempo
+#: run their own `-health` (the URL is built in); the apps read their port from DEMO_PORT.
+READY_PATHS: dict[str, tuple[str | int, str]] = {
+    "loki": (3100, "/ready"),
+    "tempo": (3200, "/ready"),
+    "shop": ("DEMO_PORT", "/health/ready"),
+    "payments": ("DEMO_PORT", "/health/ready"),
+}
 #: Text files that get the substitutions when copied; anything else is copied as is.
 TEXT_SUFFIXES = {".yml", ".yaml", ".json", ".txt", ".dev", ".conf", ".tmpl", ".md", ""}
 
@@ -161,7 +167,9 @@ class NativeStack:
             raise ValueError(msg)
         self.names = list(services)
         self.services: dict[str, ServiceProcess] = {}
-        names = "|".join(re.escape(s) for s in sorted(self.all_services, key=len, reverse=True))
+        # Compose services, plus any host an override names (a service not in compose yet).
+        hosts = set(self.all_services) | {e.rpartition(":")[0] for e in self.endpoints}
+        names = "|".join(re.escape(s) for s in sorted(hosts, key=len, reverse=True))
         self._reference = re.compile(rf"(?<![\w.-])({names}):(\d+)\b")
 
     # --- addresses ---------------------------------------------------------------------------
@@ -173,7 +181,8 @@ class NativeStack:
 
     def hostport(self, service: str, port: int) -> str:
         """Return where ``service:port`` of the compose network is reached here."""
-        return self.endpoints.get(f"{service}:{port}", f"{self.address(service)}:{port}")
+        override = self.endpoints.get(f"{service}:{port}")
+        return override or f"{self.address(service)}:{port}"
 
     def url(self, service: str, port: int, path: str = "") -> str:
         """Return ``http://<address>:<port><path>`` for a service's container port."""
@@ -240,8 +249,9 @@ class NativeStack:
         found = re.search(r"https?://(?:127\.0\.0\.1|localhost):(\d+)(/[^\s'\"]*)", joined)
         if found:
             return self.url(service, int(found[1]), found[2])
-        if service in READY_PATHS and "DEMO_PORT" in env:
-            return self.url(service, int(env["DEMO_PORT"]), READY_PATHS[service])
+        if service in READY_PATHS:
+            port, path = READY_PATHS[service]
+            return self.url(service, int(env[port] if isinstance(port, str) else port), path)
         return None
 
     def render(self, service: str) -> ServiceProcess:

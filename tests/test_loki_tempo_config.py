@@ -1,0 +1,747 @@
+"""loki/loki.yaml, loki/rules and tempo/tempo.yaml, proven with the real Loki 3.7.6 and Tempo 3.0.3.
+
+The shipped files are rewritten for this machine the way the native stack does it (contract,
+"Compose services"): the service's own `0.0.0.0` becomes its 127.0.0.N address, other services'
+`<service>:<port>` become the address of what stands in for them here (a recorder owned by the
+test), and the container data/config paths become folders under pytest's tmp_path. On top of
+that, a fixed port that is taken on this machine moves to a free one (Tempo's internal gRPC
+port on 127.0.0.1 always does: several Tempos may run here at once). Nothing else changes.
+
+The rule-file checks need no binary and run as unit tests; everything else is `integration`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from stack_support import poll_until, require_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+LOKI_CONFIG = ROOT / "loki" / "loki.yaml"
+LOKI_RULES = ROOT / "loki" / "rules"
+TEMPO_CONFIG = ROOT / "tempo" / "tempo.yaml"
+RUNBOOKS = ROOT / "docs" / "runbooks"
+RUNBOOK_URL = "https://github.com/lookout-observability/lookout/blob/main/docs/runbooks/{}.md"
+# Loopback addresses of their own, so these tests do not meet the native stack's processes.
+LOKI_HOST = "127.0.0.31"
+TEMPO_HOST = "127.0.0.32"
+# Contract ports (container ports) of each backend; natively they run at <host>:<port>.
+LOKI_PORTS = (3100, 9096)
+TEMPO_PORTS = (3200, 4317, 4318)
+TEMPO_INTERNAL_GRPC = 9095  # on 127.0.0.1 (see tempo.yaml, server.grpc_listen_address)
+# Single-node start-up goal (DESIGN.md): Loki's default ring wait alone is about 15 s.
+READY_WITHIN_SECONDS = 10.0
+# Tempo 3.0.3 may ignore SIGTERM for over a minute (DESIGN.md): a few seconds, then SIGKILL.
+STOP_GRACE_SECONDS = 5.0
+
+integration = pytest.mark.integration
+
+
+# --- the native substitution, small and local (the lead's shared one replaces it) ---------------
+
+
+def _substitute(node: Any, replace: Callable[[str], str], ports: dict[int, int]) -> Any:
+    """Return ``node`` with ``replace`` applied to every string and ``ports`` to every port."""
+    if isinstance(node, dict):
+        return {key: _substitute(value, replace, ports) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_substitute(value, replace, ports) for value in node]
+    if isinstance(node, bool):
+        return node
+    if isinstance(node, int):
+        return ports.get(node, node)
+    if isinstance(node, str):
+        text = replace(node)
+        for old, new in ports.items():
+            text = re.sub(rf":{old}\b", f":{new}", text)
+        return text
+    return node
+
+
+def native_config(
+    source: Path,
+    host: str,
+    paths: dict[str, Path],
+    services: dict[str, str],
+    ports: dict[int, int],
+) -> dict[str, Any]:
+    """Return ``source`` parsed, with addresses, ports and container paths made native."""
+
+    def replace(text: str) -> str:
+        text = text.replace("0.0.0.0", host)
+        for name, address in services.items():
+            text = text.replace(name, address)
+        for container, native in paths.items():
+            if text == container or text.startswith(container + "/"):
+                text = str(native) + text[len(container) :]
+        return text
+
+    config: dict[str, Any] = _substitute(
+        yaml.safe_load(source.read_text(encoding="utf-8")), replace, ports
+    )
+    return config
+
+
+def _free_port(host: str) -> int:
+    """Return a TCP port that is free on ``host`` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_or_free(host: str, port: int) -> int:
+    """Return ``port`` when it is free on ``host``, else a free one."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return _free_port(host)
+    return port
+
+
+# --- stand-ins for Alertmanager and Prometheus: record what is posted ---------------------------
+
+
+@dataclass
+class Recorder:
+    """An HTTP server on loopback that answers every POST with 200 and keeps what it got."""
+
+    posts: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def address(self) -> str:
+        """Return ``host:port`` of the running server."""
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"{host!s}:{port}"
+
+    def start(self) -> None:
+        """Serve on 127.0.0.1, an ephemeral port, from a daemon thread."""
+        posts = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                posts.append((self.path, dict(self.headers), self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Stay quiet: pytest shows the posts on failure."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def paths(self) -> list[str]:
+        """Return the request paths received so far."""
+        return [path for path, _, _ in self.posts]
+
+
+# --- running a real backend ---------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    """A real Loki or Tempo started by a test, with where it listens and what it logged."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    http: str
+    started: float
+    ready_after: float = 0.0
+    otlp_http: str = ""
+
+    def url(self, path: str) -> str:
+        """Return the URL of ``path`` on the backend's HTTP port."""
+        return f"http://{self.http}{path}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        """Return the last lines of the backend's log, for failure messages."""
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _start(name: str, binary: Path, config: Path, log: Path, http: str) -> Backend:
+    """Start ``binary`` on ``config`` and wait until GET /ready answers "ready"."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(binary), f"-config.file={config}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    backend = Backend(name, process, log, http, time.monotonic())
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            msg = f"{name} exited with {process.returncode}:\n{backend.log_tail()}"
+            raise RuntimeError(msg)
+        return httpx.get(backend.url("/ready"), timeout=2).text.strip() == "ready"
+
+    try:
+        poll_until(ready, f"{name} /ready", timeout=60, interval=0.1)
+    except Exception:
+        _stop(backend)
+        raise
+    backend.ready_after = time.monotonic() - backend.started
+    return backend
+
+
+def _stop(backend: Backend) -> None:
+    """SIGTERM, a few seconds' grace, then SIGKILL (Tempo 3.0.3 can hang on SIGTERM)."""
+    process = backend.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _get_json(url: str, params: dict[str, str] | None = None, **headers: str) -> Any:
+    """GET ``url`` and return the decoded JSON body; an HTTP error status raises."""
+    response = httpx.get(url, params=params, headers=headers, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def _post_json(url: str, body: object) -> int:
+    """POST ``body`` as JSON to ``url`` and return the status code."""
+    return httpx.post(url, json=body, timeout=10).status_code
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a backend binary to completion (config checks) and return what it printed."""
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def alertmanager() -> Iterator[Recorder]:
+    """Stand in for Alertmanager: record the alerts the Loki ruler posts."""
+    recorder = Recorder()
+    recorder.start()
+    yield recorder
+    recorder.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[Recorder]:
+    """Stand in for Prometheus' remote-write receiver: record what Tempo writes."""
+    recorder = Recorder()
+    recorder.start()
+    yield recorder
+    recorder.stop()
+
+
+@dataclass
+class NativeConfig:
+    """A shipped config made native: where it was written and which ports moved."""
+
+    path: Path
+    ports: dict[int, int]
+
+    def address(self, host: str, port: int) -> str:
+        """Return ``host:port`` for a contract port, after any move to a free port."""
+        return f"{host}:{self.ports.get(port, port)}"
+
+
+@pytest.fixture(scope="module")
+def loki_config(tmp_path_factory: pytest.TempPathFactory, alertmanager: Recorder) -> NativeConfig:
+    """Write loki.yaml made native (the rules copied to a host folder)."""
+    require_binary("loki")
+    folder = tmp_path_factory.mktemp("loki")
+    rules = folder / "rules"
+    for rule_file in LOKI_RULES.rglob("*.yaml"):
+        target = rules / rule_file.relative_to(LOKI_RULES)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(rule_file.read_bytes())
+    ports = {port: _port_or_free(LOKI_HOST, port) for port in LOKI_PORTS}
+    moved = {old: new for old, new in ports.items() if old != new}
+    config = native_config(
+        LOKI_CONFIG,
+        LOKI_HOST,
+        paths={"/etc/loki/rules": rules, "/loki": folder / "data"},
+        services={"alertmanager:9093": alertmanager.address},
+        ports=moved,
+    )
+    path = folder / "loki.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return NativeConfig(path, moved)
+
+
+@pytest.fixture(scope="module")
+def tempo_config(tmp_path_factory: pytest.TempPathFactory, prometheus: Recorder) -> NativeConfig:
+    """Write tempo.yaml made native (its internal gRPC port always moved to a free one)."""
+    require_binary("tempo")
+    folder = tmp_path_factory.mktemp("tempo")
+    ports = {port: _port_or_free(TEMPO_HOST, port) for port in TEMPO_PORTS}
+    ports[TEMPO_INTERNAL_GRPC] = _free_port("127.0.0.1")
+    moved = {old: new for old, new in ports.items() if old != new}
+    config = native_config(
+        TEMPO_CONFIG,
+        TEMPO_HOST,
+        paths={"/var/tempo": folder / "data"},
+        services={"prometheus:9090": prometheus.address},
+        ports=moved,
+    )
+    path = folder / "tempo.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return NativeConfig(path, moved)
+
+
+@pytest.fixture(scope="module")
+def loki(loki_config: NativeConfig) -> Iterator[Backend]:
+    """Run the real Loki on the native loki.yaml until the module's tests are done."""
+    backend = _start(
+        "loki",
+        require_binary("loki"),
+        loki_config.path,
+        loki_config.path.with_suffix(".log"),
+        loki_config.address(LOKI_HOST, 3100),
+    )
+    yield backend
+    _stop(backend)
+
+
+@pytest.fixture(scope="module")
+def tempo(tempo_config: NativeConfig) -> Iterator[Backend]:
+    """Run the real Tempo on the native tempo.yaml until the module's tests are done."""
+    backend = _start(
+        "tempo",
+        require_binary("tempo"),
+        tempo_config.path,
+        tempo_config.path.with_suffix(".log"),
+        tempo_config.address(TEMPO_HOST, 3200),
+    )
+    backend.otlp_http = tempo_config.address(TEMPO_HOST, 4318)
+    yield backend
+    _stop(backend)
+
+
+# --- the substitution itself (no binary needed) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "container_paths", "services"),
+    [
+        (LOKI_CONFIG, ["/loki", "/etc/loki/rules"], ["alertmanager:9093"]),
+        (TEMPO_CONFIG, ["/var/tempo"], ["prometheus:9090"]),
+    ],
+    ids=["loki", "tempo"],
+)
+def test_native_config_leaves_no_container_address_or_path(
+    tmp_path: Path, source: Path, container_paths: list[str], services: list[str]
+) -> None:
+    """The native copy has no 0.0.0.0, no service name and no container path left in it."""
+    config = native_config(
+        source,
+        "127.0.0.99",
+        paths={path: tmp_path / path.strip("/") for path in container_paths},
+        services={service: "127.0.0.98:1" for service in services},
+        ports={},
+    )
+    text = yaml.safe_dump(config)
+    assert "0.0.0.0" not in text
+    leftovers = [s for s in services if s in text]
+    leftovers += [p for p in container_paths if re.search(rf"(?<![\w/.-]){re.escape(p)}\b", text)]
+    assert not leftovers, f"{source.name}: not substituted: {leftovers}"
+
+
+# --- the rule files (no binary needed) ----------------------------------------------------------
+
+
+def _rules() -> list[dict[str, Any]]:
+    """Return every alerting rule of every Loki rule file."""
+    rules: list[dict[str, Any]] = []
+    for path in sorted(LOKI_RULES.rglob("*.yaml")):
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            rules.extend(rule for rule in group["rules"] if "alert" in rule)
+    return rules
+
+
+def test_rule_files_live_in_the_fake_tenant_folder() -> None:
+    """Rule files sit in loki/rules/fake/, the folder of the only tenant when auth is off."""
+    files = sorted(LOKI_RULES.rglob("*.yaml"))
+    assert files, f"no rule files under {LOKI_RULES}"
+    misplaced = [str(p.relative_to(ROOT)) for p in files if p.parent != LOKI_RULES / "fake"]
+    assert not misplaced, f"rule files outside loki/rules/fake/ are never loaded: {misplaced}"
+
+
+@pytest.mark.parametrize("rule", _rules(), ids=lambda rule: str(rule["alert"]))
+def test_every_loki_alert_has_severity_annotations_and_a_runbook(rule: dict[str, Any]) -> None:
+    """Each Loki alert has a severity, summary, description, runbook_url and dashboard."""
+    name = rule["alert"]
+    assert rule.get("labels", {}).get("severity") in {"critical", "warning", "info"}, name
+    annotations = rule.get("annotations", {})
+    missing = {"summary", "description", "runbook_url", "dashboard"} - set(annotations)
+    assert not missing, f"{name}: annotations {sorted(missing)} missing"
+    assert annotations["runbook_url"] == RUNBOOK_URL.format(name)
+    assert (RUNBOOKS / f"{name}.md").is_file(), f"{name}: write docs/runbooks/{name}.md"
+    assert str(annotations["dashboard"]).startswith("/d/"), f"{name}: dashboard is /d/<uid>"
+
+
+# --- config checks by the binaries themselves ---------------------------------------------------
+
+
+@integration
+def test_loki_verifies_the_shipped_config(loki_config: NativeConfig) -> None:
+    """`loki -verify-config` accepts loki.yaml (made native)."""
+    result = _run(
+        [str(require_binary("loki")), f"-config.file={loki_config.path}", "-verify-config"]
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "config is valid" in result.stderr
+
+
+@integration
+def test_tempo_verifies_the_shipped_config(tempo_config: NativeConfig) -> None:
+    """`tempo -config.verify=true` accepts tempo.yaml (made native)."""
+    result = _run(
+        [str(require_binary("tempo")), f"-config.file={tempo_config.path}", "-config.verify=true"]
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+
+
+@integration
+def test_loki_printed_config_has_retention_streams_and_no_ring_wait(
+    loki_config: NativeConfig,
+) -> None:
+    """Loki's effective config keeps 30 days by default, a year for security, 90 days for errors."""
+    result = _run(
+        [
+            str(require_binary("loki")),
+            f"-config.file={loki_config.path}",
+            "-verify-config",
+            "-print-config-stderr",
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = result.stderr.split("\nlevel=", 1)[0]
+    config = yaml.safe_load(printed)
+    limits = config["limits_config"]
+    assert limits["retention_period"] == "30d"
+    streams = {s["selector"]: s["period"] for s in limits["retention_stream"]}
+    assert streams == {'{security="true"}': "1y", '{level=~"error|critical|fatal"}': "90d"}
+    assert config["compactor"]["retention_enabled"] is True
+    assert config["ingester"]["lifecycler"]["min_ready_duration"] == "0s"
+
+
+# --- Loki, running ------------------------------------------------------------------------------
+
+
+def _otlp_logs(service: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return an OTLP/JSON logs request with ``records`` from ``service``."""
+    return {
+        "resourceLogs": [
+            {
+                "resource": {
+                    "attributes": [
+                        {"key": "service.name", "value": {"stringValue": service}},
+                        {"key": "service.namespace", "value": {"stringValue": "lookout-demo"}},
+                    ]
+                },
+                "scopeLogs": [{"scope": {"name": "lookout_demo.security"}, "logRecords": records}],
+            }
+        ]
+    }
+
+
+def _security_record(event: str, severity: str, **extra: str) -> dict[str, Any]:
+    """Return an OTLP log record like the shop's login guard writes (extra={"security": True})."""
+    attributes = [
+        {"key": "security", "value": {"boolValue": True}},
+        {"key": "event", "value": {"stringValue": event}},
+    ]
+    attributes += [{"key": k, "value": {"stringValue": v}} for k, v in extra.items()]
+    return {
+        "timeUnixNano": str(time.time_ns()),
+        "severityText": severity,
+        "severityNumber": {"WARNING": 13, "ERROR": 17}[severity],
+        "body": {"stringValue": event.replace("_", " ")},
+        "attributes": attributes,
+    }
+
+
+@integration
+def test_loki_is_ready_within_seconds(loki: Backend) -> None:
+    """A single Loki node answers /ready within seconds, not after the default ring waits."""
+    assert loki.ready_after < READY_WITHIN_SECONDS, f"ready after {loki.ready_after:.1f} s"
+
+
+@integration
+def test_loki_health_command_is_a_working_compose_healthcheck(loki: Backend) -> None:
+    """`loki -health` (the compose healthcheck: the image has no shell or wget) sees /ready."""
+    result = _run([str(require_binary("loki")), "-health", f"-health.url={loki.url('/ready')}"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@integration
+def test_loki_otlp_log_is_found_by_logql_with_labels_and_metadata(loki: Backend) -> None:
+    """An OTLP log is found by LogQL: service_name and security labels, trace_id as metadata."""
+    trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
+    record = _security_record("login_failed", "WARNING", reason="bad_password")
+    record |= {"traceId": trace_id, "spanId": span_id}
+    assert _post_json(loki.url("/otlp/v1/logs"), _otlp_logs("shop", [record])) == 204
+    query = {
+        "query": f'{{service_name="shop", security="true"}} | trace_id="{trace_id}"',
+        "start": str(time.time_ns() - 300 * 10**9),
+    }
+
+    def found() -> dict[str, Any] | None:
+        # The flag asks Loki to say which labels are stream labels and which metadata.
+        body = _get_json(
+            loki.url("/loki/api/v1/query_range"),
+            query,
+            **{"X-Loki-Response-Encoding-Flags": "categorize-labels"},
+        )
+        results: list[dict[str, Any]] = body["data"]["result"]
+        return results[0] if results else None
+
+    stream = poll_until(found, f"the log line with trace_id {trace_id} in Loki", timeout=30)
+    assert stream["stream"]["service_name"] == "shop"
+    assert stream["stream"]["security"] == "true"
+    metadata = stream["values"][0][2]["structuredMetadata"]
+    assert metadata["trace_id"] == trace_id
+    assert metadata["span_id"] == span_id
+    assert metadata["event"] == "login_failed"
+    assert "event" not in stream["stream"], "event is per-line data, not a stream label"
+
+
+@integration
+def test_loki_ruler_loads_the_rule_groups(loki: Backend) -> None:
+    """The ruler has loaded every group of loki/rules/fake/*.yaml, without evaluation errors."""
+    expected = {
+        group["name"]
+        for path in (LOKI_RULES / "fake").glob("*.yaml")
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+    }
+
+    def loaded() -> list[dict[str, Any]] | None:
+        groups: list[dict[str, Any]] = _get_json(loki.url("/prometheus/api/v1/rules"))["data"][
+            "groups"
+        ]
+        return groups if {g["name"] for g in groups} == expected else None
+
+    groups = poll_until(loaded, f"rule groups {sorted(expected)} in the ruler", timeout=30)
+    unhealthy = [
+        (rule["name"], rule.get("lastError"))
+        for group in groups
+        for rule in group["rules"]
+        if rule.get("health") == "err"
+    ]
+    assert not unhealthy, unhealthy
+
+
+@integration
+def test_loki_ruler_alerts_reach_alertmanager_on_brute_force(
+    loki: Backend, alertmanager: Recorder
+) -> None:
+    """Ten failed logins and a brute-force detection alert; three failures elsewhere stay quiet."""
+    records = [
+        _security_record("login_failed", "WARNING", reason="bad_password") for _ in range(10)
+    ]
+    records.append(_security_record("bruteforce_detected", "ERROR", scope="account"))
+    assert _post_json(loki.url("/otlp/v1/logs"), _otlp_logs("shop", records)) == 204
+    few = [_security_record("login_failed", "WARNING", reason="bad_password") for _ in range(3)]
+    assert _post_json(loki.url("/otlp/v1/logs"), _otlp_logs("payments", few)) == 204
+    wanted = {("LogLoginFailureBurst", "shop"), ("LogBruteForceDetected", "shop")}
+
+    def delivered() -> dict[tuple[str, str], dict[str, str]] | None:
+        alerts = {}
+        for path, _, body in list(alertmanager.posts):
+            if path == "/api/v2/alerts":
+                for alert in json.loads(body):
+                    labels = alert["labels"]
+                    alerts[labels["alertname"], labels.get("service", "")] = labels
+        return alerts if wanted <= set(alerts) else None
+
+    alerts = poll_until(delivered, f"{sorted(wanted)} posted to Alertmanager", timeout=90)
+    detected = alerts["LogBruteForceDetected", "shop"]
+    assert (detected["severity"], detected["scope"]) == ("critical", "account")
+    assert alerts["LogLoginFailureBurst", "shop"]["severity"] == "warning"
+    # The same evaluation counted payments' three failures: below the threshold, no alert.
+    assert ("LogLoginFailureBurst", "payments") not in alerts
+
+
+@integration
+def test_loki_ruler_error_burst_goes_pending_for_that_service_only(loki: Backend) -> None:
+    """25 error lines from one service put LogErrorBurst in pending (for: 1m) for that service."""
+    errors = [
+        {
+            "timeUnixNano": str(time.time_ns()),
+            "severityText": "ERROR",
+            "severityNumber": 17,
+            "body": {"stringValue": "payment provider unreachable"},
+        }
+        for _ in range(25)
+    ]
+    body = _otlp_logs("payments", errors)
+    body["resourceLogs"][0]["scopeLogs"][0]["scope"]["name"] = "lookout_demo.payments"
+    assert _post_json(loki.url("/otlp/v1/logs"), body) == 204
+
+    def burst_services() -> set[str] | None:
+        alerts = _get_json(loki.url("/prometheus/api/v1/alerts"))["data"]["alerts"]
+        services = {
+            a["labels"]["service"] for a in alerts if a["labels"]["alertname"] == "LogErrorBurst"
+        }
+        return services or None
+
+    services = poll_until(burst_services, "LogErrorBurst pending or firing", timeout=60)
+    assert services == {"payments"}, "only payments logged more than 20 errors"
+
+
+@integration
+def test_loki_running_config_shows_the_retention_rules(loki: Backend) -> None:
+    """GET /config (what the native stack checks) shows the retention rules per stream."""
+    response = httpx.get(loki.url("/config"), timeout=10)
+    response.raise_for_status()
+    config = yaml.safe_load(response.text)
+    selectors = [s["selector"] for s in config["limits_config"]["retention_stream"]]
+    assert selectors == ['{security="true"}', '{level=~"error|critical|fatal"}']
+
+
+# --- Tempo, running -----------------------------------------------------------------------------
+
+
+def _otlp_trace(trace_id: str) -> dict[str, Any]:
+    """Return an OTLP/JSON trace: a shop server span and its payments child span."""
+    now = time.time_ns()
+    root, child = os.urandom(8).hex(), os.urandom(8).hex()
+
+    def resource_spans(service: str, span: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resource": {
+                "attributes": [{"key": "service.name", "value": {"stringValue": service}}]
+            },
+            "scopeSpans": [{"scope": {"name": "tests"}, "spans": [span]}],
+        }
+
+    common = {"traceId": trace_id, "startTimeUnixNano": str(now), "status": {}}
+    return {
+        "resourceSpans": [
+            resource_spans(
+                "shop",
+                common
+                | {
+                    "spanId": root,
+                    "name": "POST /checkout",
+                    "kind": 2,  # SERVER
+                    "endTimeUnixNano": str(now + 80_000_000),
+                },
+            ),
+            resource_spans(
+                "payments",
+                common
+                | {
+                    "spanId": child,
+                    "parentSpanId": root,
+                    "name": "POST /charge",
+                    "kind": 2,
+                    "endTimeUnixNano": str(now + 50_000_000),
+                },
+            ),
+        ]
+    }
+
+
+@integration
+def test_tempo_is_ready_within_seconds(tempo: Backend) -> None:
+    """A monolithic Tempo answers /ready within seconds."""
+    assert tempo.ready_after < READY_WITHIN_SECONDS, f"ready after {tempo.ready_after:.1f} s"
+
+
+@integration
+def test_tempo_health_command_is_a_working_compose_healthcheck(tempo: Backend) -> None:
+    """`tempo -health` (the compose healthcheck: the image has no shell or wget) sees /ready."""
+    result = _run([str(require_binary("tempo")), "-health", f"-health.url={tempo.url('/ready')}"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@integration
+def test_tempo_trace_is_found_by_id_and_by_traceql(tempo: Backend) -> None:
+    """An OTLP/HTTP trace is found by id at once, and by TraceQL within seconds."""
+    trace_id = os.urandom(16).hex()
+    sent = int(time.time())
+    otlp = f"http://{tempo.otlp_http}/v1/traces"
+    assert _post_json(otlp, _otlp_trace(trace_id)) == 200
+
+    def by_id() -> dict[str, Any]:
+        body: dict[str, Any] = _get_json(tempo.url(f"/api/v2/traces/{trace_id}"))
+        return body
+
+    trace = poll_until(by_id, f"trace {trace_id} by id", timeout=15)
+    services = {
+        attribute["value"]["stringValue"]
+        for batch in trace["trace"]["resourceSpans"]
+        for attribute in batch["resource"]["attributes"]
+        if attribute["key"] == "service.name"
+    }
+    assert services == {"shop", "payments"}
+    search = {
+        "q": '{ resource.service.name = "payments" && name = "POST /charge" }',
+        "start": str(sent - 60),
+        "end": str(sent + 60),
+    }
+
+    def by_traceql() -> bool:
+        found = _get_json(tempo.url("/api/search"), search).get("traces", [])
+        return any(t["traceID"].lstrip("0") == trace_id.lstrip("0") for t in found)
+
+    # query_end_cutoff is 5 s (tempo.yaml): allow for it, the live-store's cut and a margin.
+    poll_until(by_traceql, f"trace {trace_id} by TraceQL", timeout=30)
+
+
+@integration
+def test_tempo_metrics_generator_remote_writes_to_prometheus(
+    tempo: Backend, prometheus: Recorder
+) -> None:
+    """The metrics-generator sees the shop -> payments edge and remote-writes to Prometheus."""
+    otlp = f"http://{tempo.otlp_http}/v1/traces"
+    assert _post_json(otlp, _otlp_trace(os.urandom(16).hex())) == 200
+
+    def edge_seen() -> bool:
+        text = httpx.get(tempo.url("/metrics"), timeout=10).text
+        match = re.search(
+            r"^tempo_metrics_generator_processor_service_graphs_edges\{.*\} (\S+)$", text, re.M
+        )
+        return bool(match and float(match.group(1)) >= 1)
+
+    poll_until(edge_seen, "a service-graph edge in Tempo's metrics-generator", timeout=30)
+    # The registry collects every 15 s; remote write sends within seconds after that.
+    poll_until(
+        lambda: "/api/v1/write" in prometheus.paths(),
+        "a remote-write request from Tempo",
+        timeout=60,
+    )
+    headers = next(h for path, h, _ in prometheus.posts if path == "/api/v1/write")
+    assert headers.get("Content-Encoding") == "snappy"
