@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -279,3 +280,26 @@ def test_dockerfile_arg_default_matches_env(
         f"{dockerfile.relative_to(ROOT)}: ARG {arg}={defaults[arg]} but .env gives "
         f"{preflight.interpolate(str(value), dotenv)}"
     )
+
+
+WORKSPACE_MEMBERS = sorted(
+    str(p.parent.relative_to(ROOT))
+    for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "uv"
+    ]["workspace"]["members"]
+    for p in ROOT.glob(f"{pattern}/pyproject.toml")
+)
+UV_DOCKERFILES = [d for d in DOCKERFILES if "uv sync --locked" in (ROOT / d).read_text()]
+
+
+@pytest.mark.parametrize("dockerfile", UV_DOCKERFILES, ids=str)
+def test_dockerfile_sees_every_workspace_member(dockerfile: Path) -> None:
+    """`uv sync --locked` reads the whole workspace: each member's pyproject.toml is in the image.
+
+    Without it uv stops with a misleading "the lockfile needs to be updated".
+    """
+    text = (ROOT / dockerfile).read_text(encoding="utf-8")
+    for member in WORKSPACE_MEMBERS:
+        manifest = f"{member}/pyproject.toml"
+        assert f"source={manifest},target={manifest}" in text, f"{dockerfile}: mount {manifest}"
+        assert f"COPY {manifest} {member}/" in text, f"{dockerfile}: COPY {manifest}"

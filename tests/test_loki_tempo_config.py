@@ -1,28 +1,21 @@
 """loki/loki.yaml, loki/rules and tempo/tempo.yaml, proven with the real Loki 3.7.6 and Tempo 3.0.3.
 
-The shipped files are rewritten for this machine the way the native stack does it (contract,
-"Compose services"): the service's own `0.0.0.0` becomes its 127.0.0.N address, other services'
-`<service>:<port>` become the address of what stands in for them here (a recorder owned by the
-test), and the container data/config paths become folders under pytest's tmp_path. On top of
-that, a fixed port that is taken on this machine moves to a free one (Tempo's internal gRPC
-port on 127.0.0.1 always does: several Tempos may run here at once). Nothing else changes.
+Each backend runs alone through the native stack's harness (tests/stack_support/native.py): the
+shipped file with only addresses and container paths substituted, and Alertmanager or Prometheus
+replaced by a receiver the test owns (`endpoints=`), so the test sees exactly what Loki's ruler
+and Tempo's metrics-generator send. tests/test_native_stack.py runs them with the real ones.
 
 The rule-file checks need no binary and run as unit tests; everything else is `integration`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
-import socket
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +24,8 @@ import pytest
 import yaml
 
 from stack_support import poll_until, require_binary
+from stack_support.native import NativeStack, ServiceProcess
+from stack_support.receiver import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 LOKI_CONFIG = ROOT / "loki" / "loki.yaml"
@@ -38,13 +33,6 @@ LOKI_RULES = ROOT / "loki" / "rules"
 TEMPO_CONFIG = ROOT / "tempo" / "tempo.yaml"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 RUNBOOK_URL = "https://github.com/lookout-observability/lookout/blob/main/docs/runbooks/{}.md"
-# Loopback addresses of their own, so these tests do not meet the native stack's processes.
-LOKI_HOST = "127.0.0.31"
-TEMPO_HOST = "127.0.0.32"
-# Contract ports (container ports) of each backend; natively they run at <host>:<port>.
-LOKI_PORTS = (3100, 9096)
-TEMPO_PORTS = (3200, 4317, 4318)
-TEMPO_INTERNAL_GRPC = 9095  # on 127.0.0.1 (see tempo.yaml, server.grpc_listen_address)
 # Single-node start-up goal (DESIGN.md): Loki's default ring wait alone is about 15 s.
 READY_WITHIN_SECONDS = 10.0
 # Tempo 3.0.3 may ignore SIGTERM for over a minute (DESIGN.md): a few seconds, then SIGKILL.
@@ -53,176 +41,40 @@ STOP_GRACE_SECONDS = 5.0
 integration = pytest.mark.integration
 
 
-# --- the native substitution, small and local (the lead's shared one replaces it) ---------------
-
-
-def _substitute(node: Any, replace: Callable[[str], str], ports: dict[int, int]) -> Any:
-    """Return ``node`` with ``replace`` applied to every string and ``ports`` to every port."""
-    if isinstance(node, dict):
-        return {key: _substitute(value, replace, ports) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_substitute(value, replace, ports) for value in node]
-    if isinstance(node, bool):
-        return node
-    if isinstance(node, int):
-        return ports.get(node, node)
-    if isinstance(node, str):
-        text = replace(node)
-        for old, new in ports.items():
-            text = re.sub(rf":{old}\b", f":{new}", text)
-        return text
-    return node
-
-
-def native_config(
-    source: Path,
-    host: str,
-    paths: dict[str, Path],
-    services: dict[str, str],
-    ports: dict[int, int],
-) -> dict[str, Any]:
-    """Return ``source`` parsed, with addresses, ports and container paths made native."""
-
-    def replace(text: str) -> str:
-        text = text.replace("0.0.0.0", host)
-        for name, address in services.items():
-            text = text.replace(name, address)
-        for container, native in paths.items():
-            if text == container or text.startswith(container + "/"):
-                text = str(native) + text[len(container) :]
-        return text
-
-    config: dict[str, Any] = _substitute(
-        yaml.safe_load(source.read_text(encoding="utf-8")), replace, ports
-    )
-    return config
-
-
-def _free_port(host: str) -> int:
-    """Return a TCP port that is free on ``host`` right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _port_or_free(host: str, port: int) -> int:
-    """Return ``port`` when it is free on ``host``, else a free one."""
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return _free_port(host)
-    return port
-
-
-# --- stand-ins for Alertmanager and Prometheus: record what is posted ---------------------------
-
-
-@dataclass
-class Recorder:
-    """An HTTP server on loopback that answers every POST with 200 and keeps what it got."""
-
-    posts: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def address(self) -> str:
-        """Return ``host:port`` of the running server."""
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"{host!s}:{port}"
-
-    def start(self) -> None:
-        """Serve on 127.0.0.1, an ephemeral port, from a daemon thread."""
-        posts = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                posts.append((self.path, dict(self.headers), self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                """Stay quiet: pytest shows the posts on failure."""
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    def paths(self) -> list[str]:
-        """Return the request paths received so far."""
-        return [path for path, _, _ in self.posts]
-
-
-# --- running a real backend ---------------------------------------------------------------------
+# --- running one backend alone ------------------------------------------------------------------
 
 
 @dataclass
 class Backend:
-    """A real Loki or Tempo started by a test, with where it listens and what it logged."""
+    """A real Loki or Tempo, running alone from the shipped config (made native)."""
 
+    stack: NativeStack
     name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    http: str
-    started: float
-    ready_after: float = 0.0
-    otlp_http: str = ""
+    http_port: int
 
     def url(self, path: str) -> str:
         """Return the URL of ``path`` on the backend's HTTP port."""
-        return f"http://{self.http}{path}"
+        return self.stack.url(self.name, self.http_port, path)
 
-    def log_tail(self, lines: int = 30) -> str:
-        """Return the last lines of the backend's log, for failure messages."""
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+    @property
+    def ready_after(self) -> float:
+        """Return the seconds from start until /ready answered."""
+        return self.stack.services[self.name].ready_after or 0.0
 
-
-def _start(name: str, binary: Path, config: Path, log: Path, http: str) -> Backend:
-    """Start ``binary`` on ``config`` and wait until GET /ready answers "ready"."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(binary), f"-config.file={config}"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    backend = Backend(name, process, log, http, time.monotonic())
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            msg = f"{name} exited with {process.returncode}:\n{backend.log_tail()}"
-            raise RuntimeError(msg)
-        return httpx.get(backend.url("/ready"), timeout=2).text.strip() == "ready"
-
-    try:
-        poll_until(ready, f"{name} /ready", timeout=60, interval=0.1)
-    except Exception:
-        _stop(backend)
-        raise
-    backend.ready_after = time.monotonic() - backend.started
-    return backend
+    @property
+    def otlp_http(self) -> str:
+        """Return host:port of the OTLP/HTTP receiver (Tempo)."""
+        return self.stack.hostport(self.name, 4318)
 
 
-def _stop(backend: Backend) -> None:
-    """SIGTERM, a few seconds' grace, then SIGKILL (Tempo 3.0.3 can hang on SIGTERM)."""
-    process = backend.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def _config_path(service: ServiceProcess) -> Path:
+    return Path(next(a.split("=", 1)[1] for a in service.argv if a.startswith("-config.file=")))
+
+
+def _rendered(name: str, workdir: Path) -> Path:
+    """Write the native copy of a backend's config (nothing started); return its path."""
+    require_binary(name)
+    return _config_path(NativeStack(workdir, [name]).render(name))
 
 
 def _get_json(url: str, params: dict[str, str] | None = None, **headers: str) -> Any:
@@ -246,135 +98,48 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def alertmanager() -> Iterator[Recorder]:
+def alertmanager() -> Iterator[WebhookReceiver]:
     """Stand in for Alertmanager: record the alerts the Loki ruler posts."""
-    recorder = Recorder()
-    recorder.start()
-    yield recorder
-    recorder.stop()
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
-def prometheus() -> Iterator[Recorder]:
+def prometheus() -> Iterator[WebhookReceiver]:
     """Stand in for Prometheus' remote-write receiver: record what Tempo writes."""
-    recorder = Recorder()
-    recorder.start()
-    yield recorder
-    recorder.stop()
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
-@dataclass
-class NativeConfig:
-    """A shipped config made native: where it was written and which ports moved."""
-
-    path: Path
-    ports: dict[int, int]
-
-    def address(self, host: str, port: int) -> str:
-        """Return ``host:port`` for a contract port, after any move to a free port."""
-        return f"{host}:{self.ports.get(port, port)}"
+def _run_alone(name: str, port: int, workdir: Path, endpoints: dict[str, str]) -> Iterator[Backend]:
+    """Start one backend from its shipped config, yield it, stop it."""
+    require_binary(name)
+    stack = NativeStack(workdir, [name], endpoints=endpoints)
+    stack.start()
+    try:
+        yield Backend(stack, name, port)
+    finally:
+        stack.stop(grace=STOP_GRACE_SECONDS)
 
 
 @pytest.fixture(scope="module")
-def loki_config(tmp_path_factory: pytest.TempPathFactory, alertmanager: Recorder) -> NativeConfig:
-    """Write loki.yaml made native (the rules copied to a host folder)."""
-    require_binary("loki")
-    folder = tmp_path_factory.mktemp("loki")
-    rules = folder / "rules"
-    for rule_file in LOKI_RULES.rglob("*.yaml"):
-        target = rules / rule_file.relative_to(LOKI_RULES)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(rule_file.read_bytes())
-    ports = {port: _port_or_free(LOKI_HOST, port) for port in LOKI_PORTS}
-    moved = {old: new for old, new in ports.items() if old != new}
-    config = native_config(
-        LOKI_CONFIG,
-        LOKI_HOST,
-        paths={"/etc/loki/rules": rules, "/loki": folder / "data"},
-        services={"alertmanager:9093": alertmanager.address},
-        ports=moved,
+def loki(
+    tmp_path_factory: pytest.TempPathFactory, alertmanager: WebhookReceiver
+) -> Iterator[Backend]:
+    """Run the real Loki from loki.yaml (made native) until the module's tests are done."""
+    yield from _run_alone(
+        "loki", 3100, tmp_path_factory.mktemp("loki"), {"alertmanager:9093": alertmanager.hostport}
     )
-    path = folder / "loki.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return NativeConfig(path, moved)
 
 
 @pytest.fixture(scope="module")
-def tempo_config(tmp_path_factory: pytest.TempPathFactory, prometheus: Recorder) -> NativeConfig:
-    """Write tempo.yaml made native (its internal gRPC port always moved to a free one)."""
-    require_binary("tempo")
-    folder = tmp_path_factory.mktemp("tempo")
-    ports = {port: _port_or_free(TEMPO_HOST, port) for port in TEMPO_PORTS}
-    ports[TEMPO_INTERNAL_GRPC] = _free_port("127.0.0.1")
-    moved = {old: new for old, new in ports.items() if old != new}
-    config = native_config(
-        TEMPO_CONFIG,
-        TEMPO_HOST,
-        paths={"/var/tempo": folder / "data"},
-        services={"prometheus:9090": prometheus.address},
-        ports=moved,
+def tempo(
+    tmp_path_factory: pytest.TempPathFactory, prometheus: WebhookReceiver
+) -> Iterator[Backend]:
+    """Run the real Tempo from tempo.yaml (made native) until the module's tests are done."""
+    yield from _run_alone(
+        "tempo", 3200, tmp_path_factory.mktemp("tempo"), {"prometheus:9090": prometheus.hostport}
     )
-    path = folder / "tempo.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return NativeConfig(path, moved)
-
-
-@pytest.fixture(scope="module")
-def loki(loki_config: NativeConfig) -> Iterator[Backend]:
-    """Run the real Loki on the native loki.yaml until the module's tests are done."""
-    backend = _start(
-        "loki",
-        require_binary("loki"),
-        loki_config.path,
-        loki_config.path.with_suffix(".log"),
-        loki_config.address(LOKI_HOST, 3100),
-    )
-    yield backend
-    _stop(backend)
-
-
-@pytest.fixture(scope="module")
-def tempo(tempo_config: NativeConfig) -> Iterator[Backend]:
-    """Run the real Tempo on the native tempo.yaml until the module's tests are done."""
-    backend = _start(
-        "tempo",
-        require_binary("tempo"),
-        tempo_config.path,
-        tempo_config.path.with_suffix(".log"),
-        tempo_config.address(TEMPO_HOST, 3200),
-    )
-    backend.otlp_http = tempo_config.address(TEMPO_HOST, 4318)
-    yield backend
-    _stop(backend)
-
-
-# --- the substitution itself (no binary needed) -------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("source", "container_paths", "services"),
-    [
-        (LOKI_CONFIG, ["/loki", "/etc/loki/rules"], ["alertmanager:9093"]),
-        (TEMPO_CONFIG, ["/var/tempo"], ["prometheus:9090"]),
-    ],
-    ids=["loki", "tempo"],
-)
-def test_native_config_leaves_no_container_address_or_path(
-    tmp_path: Path, source: Path, container_paths: list[str], services: list[str]
-) -> None:
-    """The native copy has no 0.0.0.0, no service name and no container path left in it."""
-    config = native_config(
-        source,
-        "127.0.0.99",
-        paths={path: tmp_path / path.strip("/") for path in container_paths},
-        services={service: "127.0.0.98:1" for service in services},
-        ports={},
-    )
-    text = yaml.safe_dump(config)
-    assert "0.0.0.0" not in text
-    leftovers = [s for s in services if s in text]
-    leftovers += [p for p in container_paths if re.search(rf"(?<![\w/.-]){re.escape(p)}\b", text)]
-    assert not leftovers, f"{source.name}: not substituted: {leftovers}"
 
 
 # --- the rule files (no binary needed) ----------------------------------------------------------
@@ -414,33 +179,29 @@ def test_every_loki_alert_has_severity_annotations_and_a_runbook(rule: dict[str,
 
 
 @integration
-def test_loki_verifies_the_shipped_config(loki_config: NativeConfig) -> None:
+def test_loki_verifies_the_shipped_config(tmp_path: Path) -> None:
     """`loki -verify-config` accepts loki.yaml (made native)."""
-    result = _run(
-        [str(require_binary("loki")), f"-config.file={loki_config.path}", "-verify-config"]
-    )
+    config = _rendered("loki", tmp_path)
+    result = _run([str(require_binary("loki")), f"-config.file={config}", "-verify-config"])
     assert result.returncode == 0, result.stderr[-2000:]
     assert "config is valid" in result.stderr
 
 
 @integration
-def test_tempo_verifies_the_shipped_config(tempo_config: NativeConfig) -> None:
+def test_tempo_verifies_the_shipped_config(tmp_path: Path) -> None:
     """`tempo -config.verify=true` accepts tempo.yaml (made native)."""
-    result = _run(
-        [str(require_binary("tempo")), f"-config.file={tempo_config.path}", "-config.verify=true"]
-    )
+    config = _rendered("tempo", tmp_path)
+    result = _run([str(require_binary("tempo")), f"-config.file={config}", "-config.verify=true"])
     assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
 
 
 @integration
-def test_loki_printed_config_has_retention_streams_and_no_ring_wait(
-    loki_config: NativeConfig,
-) -> None:
+def test_loki_printed_config_has_retention_streams_and_no_ring_wait(tmp_path: Path) -> None:
     """Loki's effective config keeps 30 days by default, a year for security, 90 days for errors."""
     result = _run(
         [
             str(require_binary("loki")),
-            f"-config.file={loki_config.path}",
+            f"-config.file={_rendered('loki', tmp_path)}",
             "-verify-config",
             "-print-config-stderr",
         ]
@@ -564,7 +325,7 @@ def test_loki_ruler_loads_the_rule_groups(loki: Backend) -> None:
 
 @integration
 def test_loki_ruler_alerts_reach_alertmanager_on_brute_force(
-    loki: Backend, alertmanager: Recorder
+    loki: Backend, alertmanager: WebhookReceiver
 ) -> None:
     """Ten failed logins and a brute-force detection alert; three failures elsewhere stay quiet."""
     records = [
@@ -578,9 +339,9 @@ def test_loki_ruler_alerts_reach_alertmanager_on_brute_force(
 
     def delivered() -> dict[tuple[str, str], dict[str, str]] | None:
         alerts = {}
-        for path, _, body in list(alertmanager.posts):
-            if path == "/api/v2/alerts":
-                for alert in json.loads(body):
+        for delivery in alertmanager.snapshot():
+            if delivery.path == "/api/v2/alerts":
+                for alert in delivery.json:
                     labels = alert["labels"]
                     alerts[labels["alertname"], labels.get("service", "")] = labels
         return alerts if wanted <= set(alerts) else None
@@ -723,7 +484,7 @@ def test_tempo_trace_is_found_by_id_and_by_traceql(tempo: Backend) -> None:
 
 @integration
 def test_tempo_metrics_generator_remote_writes_to_prometheus(
-    tempo: Backend, prometheus: Recorder
+    tempo: Backend, prometheus: WebhookReceiver
 ) -> None:
     """The metrics-generator sees the shop -> payments edge and remote-writes to Prometheus."""
     otlp = f"http://{tempo.otlp_http}/v1/traces"
@@ -739,9 +500,9 @@ def test_tempo_metrics_generator_remote_writes_to_prometheus(
     poll_until(edge_seen, "a service-graph edge in Tempo's metrics-generator", timeout=30)
     # The registry collects every 15 s; remote write sends within seconds after that.
     poll_until(
-        lambda: "/api/v1/write" in prometheus.paths(),
+        lambda: any(d.path == "/api/v1/write" for d in prometheus.snapshot()),
         "a remote-write request from Tempo",
         timeout=60,
     )
-    headers = next(h for path, h, _ in prometheus.posts if path == "/api/v1/write")
+    headers = next(d.headers for d in prometheus.snapshot() if d.path == "/api/v1/write")
     assert headers.get("Content-Encoding") == "snappy"

@@ -34,7 +34,15 @@ from stack_support.receiver import WebhookReceiver
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
-NATIVE_SERVICES = ["alertmanager", "prometheus", "loki", "tempo", "payments", "shop"]
+NATIVE_SERVICES = [
+    "alertmanager",
+    "prometheus",
+    "loki",
+    "tempo",
+    "payments",
+    "shop",
+    "synthetic-monitor",
+]
 DEMO_PASSWORD = "lookout-demo"
 # The Prometheus alert the injected payment declines raise, and the receiver that
 # alertmanager/route-tests.yaml says its severity goes to.
@@ -122,7 +130,8 @@ def traffic(stack: NativeStack) -> Iterator[Traffic]:
     # own brute-force counters for Prometheus.
     failed = 0
     for _ in range(12):
-        if _login(shop, "alice@example.com", "not-the-password").status_code in {401, 429}:
+        # load10: an account neither the synthetic journeys (alice) nor this module logs in as.
+        if _login(shop, "load10@example.com", "not-the-password").status_code in {401, 429}:
             failed += 1
     # Every authorisation now declines (the fault API the chaos scenario uses too).
     fault_token = stack.services["payments"].env["DEMO_FAULT_TOKEN"]

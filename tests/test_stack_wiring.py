@@ -130,6 +130,8 @@ def test_native_rendering_leaves_no_container_address_or_path(service: str, tmp_
         for p in rendered.root.rglob("*")
         if p.is_file() and p.suffix in {".yml", ".yaml"}
     ]
+    names = {k: v for k, v in rendered.env.items() if k.endswith("SERVICE_NAME")}
+    assert all(v in SERVICES for v in names.values()), f"{service}: renamed {names}"
     for text in texts:
         assert not REFERENCE.search(text), f"{service}: left {REFERENCE.search(text)}"
         assert "0.0.0.0" not in text, f"{service}: left 0.0.0.0 in {text[:200]!r}"

@@ -2,9 +2,11 @@
 
 Everything is derived from docker-compose.yml and .env, mechanically:
 
-* each compose service gets its own loopback address (``127.77.0.N``, N in compose order) and
+* each compose service gets its own loopback address (``127.X.0.N``, N in compose order) and
   keeps its container ports, so ``loki:3100`` in any config file or variable becomes
-  ``127.77.0.N:3100``; ``0.0.0.0`` in a service's own files becomes its own address;
+  ``127.X.0.N:3100``; ``0.0.0.0`` in a service's own files becomes its own address;
+* a ``*_HOST`` variable whose value is a service's name (a host, no port) gets its address;
+* a port a service binds on 127.0.0.1 itself (Tempo's internal gRPC) moves to a free one;
 * each service gets a folder that mirrors the container's file system: bind-mounted files and
   folders are copied there (with the two substitutions above), named volumes are empty
   folders, secrets are copied files; every container path in the service's files, command
@@ -26,11 +28,13 @@ left out; references to them resolve to an address of their own, or to an overri
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,8 +65,9 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_FILE = ROOT / ".env"
-#: The /24 the native stack's addresses come from (override when two stacks share a machine).
-NETWORK = os.environ.get("LOOKOUT_NATIVE_NETWORK", "127.77.0")
+#: The /24 of 127/8 the native stack's addresses come from: one per test process, so two
+#: checkouts' test runs on one machine do not collide (LOOKOUT_NATIVE_NETWORK pins it).
+NETWORK = os.environ.get("LOOKOUT_NATIVE_NETWORK", f"127.{100 + os.getpid() % 150}.0")
 
 #: Compose services that are the machine's own servers here.
 MACHINE_SERVICES = {"postgres": "127.0.0.1", "redis": "127.0.0.1"}
@@ -82,6 +87,10 @@ READY_PATHS: dict[str, tuple[str | int, str]] = {
     "shop": ("DEMO_PORT", "/health/ready"),
     "payments": ("DEMO_PORT", "/health/ready"),
 }
+#: Ports a service binds on 127.0.0.1 itself, whatever its config says (Tempo 3.0.3 forces its
+#: internal gRPC there in monolithic mode): on a host they would be shared by every such process,
+#: so natively each is moved to a free port, in that service's own files only.
+HOST_LOOPBACK_PORTS = {"tempo": [9095]}
 #: Text files that get the substitutions when copied; anything else is copied as is.
 TEXT_SUFFIXES = {".yml", ".yaml", ".json", ".txt", ".dev", ".conf", ".tmpl", ".md", ""}
 
@@ -167,6 +176,10 @@ class NativeStack:
             raise ValueError(msg)
         self.names = list(services)
         self.services: dict[str, ServiceProcess] = {}
+        self._moved_ports = {
+            name: {port: _free_port() for port in HOST_LOOPBACK_PORTS.get(name, [])}
+            for name in self.names
+        }
         # Compose services, plus any host an override names (a service not in compose yet).
         hosts = set(self.all_services) | {e.rpartition(":")[0] for e in self.endpoints}
         names = "|".join(re.escape(s) for s in sorted(hosts, key=len, reverse=True))
@@ -210,9 +223,12 @@ class NativeStack:
     def substitute(self, text: str, service: str, mounts: Iterable[tuple[str, Path]]) -> str:
         """Rewrite compose addresses, ``0.0.0.0`` and container paths in one service's text."""
         text = self._reference.sub(lambda m: self.hostport(m[1], int(m[2])), text)
+        for port, moved in self._moved_ports.get(service, {}).items():
+            text = re.sub(rf"(?<![\d.]){port}(?!\d)", str(moved), text)
         text = re.sub(r"(?<![\d.])0\.0\.0\.0(?![\d.])", self.address(service), text)
         for target, host in mounts:
-            pattern = rf"(?<![\w.:/-]){re.escape(target)}(?=$|[/\s'\",\]*])"
+            # A path stands alone, or follows a URL's empty authority (sqlite:////var/...).
+            pattern = rf"(?:(?<=:///)|(?<![\w.:/-])){re.escape(target)}(?=$|[/\s'\",\]*])"
             text = re.sub(pattern, str(host).replace("\\", "\\\\"), text, flags=re.MULTILINE)
         return text
 
@@ -274,7 +290,12 @@ class NativeStack:
             command = command.split()
 
         argv = ENTRYPOINTS[service]() + [rewrite(interpolate(str(a), self.dotenv)) for a in command]
-        env = {k: rewrite(v) for k, v in self._environment(service).items()}
+        # A `*_HOST` variable naming a service (a host without a port) gets its address; other
+        # values that happen to equal a service's name (OTEL_SERVICE_NAME=shop) stay as they are.
+        env = {
+            k: self.address(v) if k.endswith("_HOST") and v in self.all_services else rewrite(v)
+            for k, v in self._environment(service).items()
+        }
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -309,6 +330,8 @@ class NativeStack:
             self.services[name] = self.render(name)
         self._prepare_data_stores()
         started = time.monotonic()
+        # Processes run in sessions of their own: make sure an interrupted run stops them too.
+        atexit.register(self.stop)
         try:
             for proc in self.services.values():
                 proc.root.mkdir(parents=True, exist_ok=True)
@@ -391,6 +414,14 @@ class NativeStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _free_port() -> int:
+    """Return a TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _answers(client: httpx.Client, url: str) -> bool:
