@@ -5,8 +5,11 @@ SQLite files:
 
 - ON:  ``DEMO_TELEMETRY_ENABLED=true``, every successful access line written
   (``DEMO_LOG_SUCCESS_SAMPLE_RATE=1.0``, stdout to a log file), traces and logs exported
-  over OTLP/HTTP (protobuf) to a small sink that this script runs in a thread;
-- OFF: ``DEMO_TELEMETRY_ENABLED=false``, ``DEMO_LOG_LEVEL=WARNING``, no OTLP endpoint.
+  over OTLP/HTTP (protobuf) to a small sink that this script runs in a thread, error
+  tracking on (``SENTRY_DSN`` at the same sink), client-class and region metrics, and the
+  business metrics (inventory gauges, flags, experiments, outbox, API versions);
+- OFF: ``DEMO_TELEMETRY_ENABLED=false``, ``DEMO_LOG_LEVEL=WARNING``, no OTLP endpoint, no
+  ``SENTRY_DSN``. (Both sides run the app's own work: migrations, audit log, outbox worker.)
 
 After a warm-up of each pair, rounds alternate ON/OFF/ON/OFF... (the machine is small and
 noisy, so drift hits both sides alike). Each round runs a load generator in a separate
@@ -83,7 +86,14 @@ MIX: tuple[tuple[str, float], ...] = (
     ("checkout", 1.00),  # a cart with one item, then POST /api/checkout (payments)
 )
 
-_OTEL_AND_DEMO_VARS = ("OTEL_", "DEMO_", "DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")
+_OTEL_AND_DEMO_VARS = (
+    "OTEL_",
+    "DEMO_",
+    "SENTRY_",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
 
 
 class BenchError(Exception):
@@ -266,7 +276,7 @@ def loadgen_main(args: argparse.Namespace) -> int:
 
 
 class OtlpSink:
-    """A tiny OTLP/HTTP receiver: answers 200 to POST /v1/traces and /v1/logs, counts them."""
+    """A tiny OTLP/HTTP receiver (and Sentry envelope sink): answers 200 to POSTs, counts them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -281,8 +291,10 @@ class OtlpSink:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 known = self.path in {"/v1/traces", "/v1/logs", "/v1/metrics"}
+                sentry = self.path.startswith("/api/")  # sentry-sdk's envelope endpoint
+                known = known or sentry
                 with sink._lock:
-                    sink.requests[self.path if known else "other"] += 1
+                    sink.requests["sentry" if sentry else self.path if known else "other"] += 1
                     sink.bytes += len(body)
                 self.send_response(200 if known else 404)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -370,6 +382,10 @@ def _server_env(
                 "DEMO_LOG_SUCCESS_SAMPLE_RATE": str(log_sample_rate),
                 "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                # Error tracking on (events only on errors: the sink counts any as "sentry"),
+                # and the trusted region header read for the client-class metrics.
+                "SENTRY_DSN": sink_url.replace("://", "://public@", 1) + "/1",
+                "DEMO_REGION_HEADER": "X-Region",
             }
         )
     else:

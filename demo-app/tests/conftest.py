@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,14 +15,17 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from demo_support import (
+    IN_CI,
     PG_HOST,
     PG_PORT,
     REDIS_HOST,
     REDIS_PORT,
+    Bugsink,
     ShopFactory,
     Spans,
     ThreadedServer,
     payments_settings,
+    require_bugsink,
     require_service,
     shop_settings,
 )
@@ -130,3 +134,20 @@ def redis_url() -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def bugsink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bugsink]:
+    """Run the real Bugsink (PyPI, SQLite) on loopback once per session, a project per service."""
+    require_bugsink()
+    server = Bugsink(tmp_path_factory.mktemp("bugsink"))
+    try:
+        server.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        server.stop()
+        message = f"Bugsink could not start: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    yield server
+    server.stop()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -331,8 +332,21 @@ def test_saturated_pool_answers_503_naming_the_wait(
 ) -> None:
     """With every pooled connection taken, a request waits the pool timeout, then gets 503."""
     shop = make_shop(
-        database_url=postgres_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=0.3
+        database_url=postgres_url,
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout_seconds=0.3,
+        # The background tasks (outbox, inventory) share the pool: after their first round
+        # at start-up, keep them asleep so the only waiter is the request under test.
+        outbox_poll_seconds=3600,
+        inventory_refresh_seconds=3600,
     )
+    outbox = shop.app.state.outbox  # type: ignore[attr-defined]
+    for _ in range(100):
+        stock = registry.get_sample_value("shop_inventory_stock_units", {"category": "optics"})
+        if outbox.rounds and stock is not None:
+            break
+        time.sleep(0.05)
     db = shop.app.state.db  # type: ignore[attr-defined]
     held = shop.portal.call(db.engine.connect().start)  # type: ignore[union-attr]
     try:
@@ -345,3 +359,80 @@ def test_saturated_pool_answers_503_naming_the_wait(
     assert "within 0.3s" in response.json()["message"]
     assert registry.get_sample_value("db_pool_timeouts_total") == 1.0
     assert shop.post("/api/carts").status_code == 201
+
+
+def test_health_detail_on_postgres_and_redis(
+    postgres_url: str, redis_url: str, make_shop: ShopFactory
+) -> None:
+    """/health and its db, redis and external parts answer 200 with pool, cache and latency."""
+    shop = make_shop(database_url=postgres_url, redis_url=redis_url, db_pool_size=3)
+    shop.get("/api/products/1")
+    shop.get("/api/products/1")  # one miss, then one hit
+    db = shop.app.state.db  # type: ignore[attr-defined]
+    held = shop.portal.call(db.engine.connect().start)  # type: ignore[union-attr]
+    try:
+        database = shop.get("/health/db")
+    finally:
+        shop.portal.call(held.close)  # type: ignore[union-attr]
+    assert database.status_code == 200, database.text
+    pool = database.json()["pool"]
+    assert database.json()["backend"] == "postgresql"
+    assert (pool["size"], pool["checked_out"], pool["overflow"]) == (3, 1, 0)
+    assert pool["wait_seconds"]["count"] >= 1
+    assert database.json()["latency_ms"] > 0
+
+    cache = shop.get("/health/redis")
+    assert cache.status_code == 200, cache.text
+    body = cache.json()
+    assert (body["backend"], body["hit_rate"], body["lookups"]) == ("redis", 0.5, 2)
+    assert body["memory_used_bytes"] > 0
+    assert body["latency_ms"] > 0
+
+    external = shop.get("/health/external")
+    assert external.status_code == 200, external.text
+    assert external.json()["checks"]["payments"]["status"] == "ok"
+    assert external.json()["checks"]["payments"]["latency_ms"] > 0
+
+    everything = shop.get("/health")
+    assert everything.status_code == 200, everything.text
+    assert everything.json()["phase"] == "serving"
+    assert set(everything.json()["checks"]) == {"database", "cache", "external"}
+
+
+@pytest.mark.parametrize(
+    ("failing", "endpoint"),
+    [("database", "/health/db"), ("cache", "/health/redis"), ("payments", "/health/external")],
+    ids=["postgres-down", "redis-closed-port", "payments-closed-port"],
+)
+def test_health_detail_fails_with_its_dependency(
+    postgres_url: str, redis_url: str, make_shop: ShopFactory, failing: str, endpoint: str
+) -> None:
+    """A dependency down turns its detail endpoint and /health to 503, naming the error."""
+    parts = urlsplit(postgres_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    overrides: dict[str, Any] = {
+        "database_url": _through(proxy, postgres_url),
+        "redis_url": redis_url,
+        "health_check_timeout_seconds": 0.5,
+    }
+    if failing == "cache":
+        overrides["redis_url"] = f"redis://127.0.0.1:{free_port()}/0"
+    if failing == "payments":
+        overrides["payments_url"] = f"http://127.0.0.1:{free_port()}"
+    try:
+        shop = make_shop(**overrides)
+        if failing == "database":
+            assert shop.get(endpoint).status_code == 200
+            proxy.close()
+        detail = shop.get(endpoint)
+        everything = shop.get("/health")
+    finally:
+        proxy.close()
+    assert detail.status_code == 503, detail.text
+    assert everything.status_code == 503, everything.text
+    body = detail.json()
+    outcome = body["checks"]["payments"] if failing == "payments" else body
+    assert body["status"] == "fail"
+    assert outcome["error"]
+    group = {"database": "database", "cache": "cache", "payments": "external"}[failing]
+    assert everything.json()["checks"][group]

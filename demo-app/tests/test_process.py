@@ -33,7 +33,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client import multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
-from lookout_demo.shop.seed import DEMO_PASSWORD
+from lookout_demo.shop.seed import DEMO_PASSWORD, PRODUCTS
+from lookout_demo.storage.migrations import head_revision
 
 pytestmark = pytest.mark.integration
 
@@ -521,10 +522,8 @@ from functools import partial
 from pathlib import Path
 
 from lookout_demo.shop import seed
-from lookout_demo.shop.app import SCHEMA_LOCK_ID
-from lookout_demo.shop.models import Base
 from lookout_demo.storage.database import Database
-from lookout_demo.storage.schema import create_schema
+from lookout_demo.storage.migrations import migrate
 
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 
@@ -535,10 +534,8 @@ async def main() -> None:
         ready.touch()
         while not go.exists():
             time.sleep(0.001)
-        await create_schema(
-            db, Base.metadata, lock_id=SCHEMA_LOCK_ID,
-            seed=partial(seed.seed, password_iterations=1000),
-        )
+        result = await migrate(db, "shop", seed=partial(seed.seed, password_iterations=1000))
+        print("OUTCOME=" + result.outcome, flush=True)
     finally:
         await db.close()
 
@@ -547,21 +544,13 @@ asyncio.run(main())
 """
 
 
-def test_schema_creation_is_safe_across_processes(tmp_path: Path) -> None:
-    """Two processes creating the shop's schema on one fresh SQLite file at once both succeed."""
-    database = tmp_path / "shared.db"
+def _start_together(tmp_path: Path, url: str) -> list[str]:
+    """Run two migrating starters that begin within a millisecond; return their outcomes."""
     go = tmp_path / "go"
     readies = [tmp_path / f"ready-{n}" for n in range(2)]
     starters = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                SCHEMA_STARTER,
-                f"sqlite+aiosqlite:///{database}",
-                str(ready),
-                str(go),
-            ],
+            [sys.executable, "-c", SCHEMA_STARTER, url, str(ready), str(go)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -570,7 +559,7 @@ def test_schema_creation_is_safe_across_processes(tmp_path: Path) -> None:
     ]
     try:
         poll_until(lambda: all(ready.exists() for ready in readies), "both starters ready", 30.0)
-        go.touch()  # both call create_schema within a millisecond of each other
+        go.touch()  # both call migrate() within a millisecond of each other
         results = [starter.communicate(timeout=30.0) for starter in starters]
     finally:
         for starter in starters:
@@ -583,8 +572,34 @@ def test_schema_creation_is_safe_across_processes(tmp_path: Path) -> None:
         if starter.returncode != 0
     ]
     assert errors == []
+    return sorted(
+        line.split("=", 1)[1]
+        for out, _ in results
+        for line in out.splitlines()
+        if line.startswith("OUTCOME=")
+    )
+
+
+def test_schema_migration_is_safe_across_processes(tmp_path: Path) -> None:
+    """Two processes migrating one fresh SQLite file at once: one migrates, one finds it done."""
+    database = tmp_path / "shared.db"
+    outcomes = _start_together(tmp_path, f"sqlite+aiosqlite:///{database}")
+    assert outcomes == ["applied", "up_to_date"]
     with sqlite3.connect(database) as conn:
-        assert conn.execute("SELECT count(*) FROM products").fetchone() == (12,)
+        assert conn.execute("SELECT count(*) FROM products").fetchone() == (len(PRODUCTS),)
+        assert conn.execute("SELECT version_num FROM alembic_version_shop").fetchall() == [
+            (head_revision("shop"),)
+        ]
+
+
+@pytest.mark.integration
+def test_schema_migration_is_safe_across_processes_on_postgres(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two processes migrating one empty Postgres database at once never both migrate."""
+    url = postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    outcomes = _start_together(tmp_path, url)
+    assert outcomes == ["applied", "up_to_date"]
 
 
 # --- c. settings errors -----------------------------------------------------------------

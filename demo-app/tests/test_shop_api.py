@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from demo_support import ShopFactory, login, new_cart
 from lookout_demo.payments.routes import DECLINED_TEST_CARD
 from lookout_demo.shop.models import Order, Product
+from lookout_demo.shop.seed import PRODUCTS
 
 CARD = "4242 4242 4242 4242"
 
@@ -35,7 +36,7 @@ def test_catalog_lists_seeded_products(shop: TestClient) -> None:
     """The catalog is seeded on start-up and can be filtered by category."""
     everything = shop.get("/api/products", params={"limit": 100}).json()
     optics = shop.get("/api/products", params={"category": "optics"}).json()
-    assert len(everything) == 12
+    assert len(everything) == len(PRODUCTS)
     assert {p["category"] for p in optics} == {"optics"}
     assert shop.get("/api/products/1").json()["sku"] == "TEL-001"
 

@@ -15,6 +15,7 @@ from lookout_demo.settings import (
     get_payments_settings,
     get_shop_settings,
 )
+from lookout_demo.telemetry.errortracking import install_process_hooks, setup_error_tracking
 from lookout_demo.telemetry.logs import configure_logging
 from lookout_demo.telemetry.otel import Telemetry, setup_telemetry
 
@@ -47,6 +48,14 @@ def _process_telemetry(settings: CommonSettings) -> Telemetry | None:
     )
     for name, level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
+    setup_error_tracking(
+        settings.sentry_dsn.get_secret_value() if settings.sentry_dsn is not None else None,
+        service=settings.service_name,
+        version=__version__,
+        revision=settings.revision,
+        environment=settings.environment,
+    )
+    install_process_hooks()
     return telemetry
 
 

@@ -9,6 +9,7 @@ start-up with a message that names the variable.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -78,15 +79,27 @@ class CommonSettings(BaseSettings):
     #: Then in-flight requests get this long to finish before they are cut.
     graceful_timeout_seconds: PositiveSeconds = 20.0
 
+    #: Header a trusted proxy sets to the client's region (e.g. CloudFront-Viewer-Country);
+    #: unset: every request's region is "unknown". Only a label: never trust it for more.
+    region_header: str | None = None
+    #: Region label values (comma-separated, lowercase); any other value is "other".
+    regions: str = "eu,us,apac,latam,africa"
+
     #: Request bodies larger than this are refused with 413.
     max_body_bytes: Annotated[int, Field(gt=0)] = 64 * 1024
     #: Token that unlocks the fault-injection API; unset means the API is off (404).
     fault_token: SecretStr | None = None
 
-    @field_validator("fault_token")
+    #: DSN of the Sentry-compatible error tracker (Bugsink); unset means error tracking is
+    #: off, silently. Read from SENTRY_DSN, the name every Sentry SDK uses.
+    sentry_dsn: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_DSN", "DEMO_SENTRY_DSN")
+    )
+
+    @field_validator("fault_token", "sentry_dsn")
     @classmethod
     def _empty_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
-        """Treat an empty DEMO_FAULT_TOKEN as unset: an empty token must not unlock the API."""
+        """Treat an empty DEMO_FAULT_TOKEN or SENTRY_DSN as unset: empty unlocks nothing."""
         if token is not None and not token.get_secret_value().strip():
             return None
         return token
@@ -125,6 +138,23 @@ class ShopSettings(CommonSettings):
     #: a brute-force attempt.
     bruteforce_max_failures: Annotated[int, Field(ge=1)] = 5
     bruteforce_window_seconds: PositiveSeconds = 300.0
+
+    #: A product with this many units or fewer counts as low on stock.
+    low_stock_threshold: Annotated[int, Field(ge=0)] = 10
+    #: Feature flags file (flagd-style JSON, re-read when it changes); unset: the packaged
+    #: defaults (lookout_demo/flags/default.json).
+    flags_file: Path | None = None
+    #: How often the inventory gauges (stock, reservations, low stock) are recomputed.
+    inventory_refresh_seconds: PositiveSeconds = 15.0
+    #: Where order confirmations go: smtp://host:port of a mail relay (compose: a local
+    #: SMTP sink); unset means they are only logged (delivered to the log).
+    smtp_url: str | None = None
+    smtp_sender: str = "shop@lookout.example"
+    #: How often the outbox worker looks for messages to deliver, and how many per round.
+    outbox_poll_seconds: PositiveSeconds = 1.0
+    outbox_batch_size: Annotated[int, Field(ge=1, le=1000)] = 50
+    #: Failed deliveries are retried after this long, doubling per attempt (capped at 1 h).
+    outbox_retry_seconds: PositiveSeconds = 5.0
 
 
 class PaymentsSettings(CommonSettings):

@@ -6,9 +6,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from lookout_demo.payments import routes
-from lookout_demo.payments.models import Base
 from lookout_demo.settings import PaymentsSettings, get_payments_settings
-from lookout_demo.storage.schema import create_schema
+from lookout_demo.storage.audit import AuditLog
+from lookout_demo.storage.migrations import describe, migrate
 from lookout_demo.telemetry.metrics import PaymentsServiceMetrics
 from lookout_demo.telemetry.otel import Telemetry
 from lookout_demo.web.foundation import build_foundation
@@ -16,9 +16,6 @@ from lookout_demo.web.health import HealthChecker
 from lookout_demo.web.service import build_app
 
 __all__ = ["create_app"]
-
-#: Postgres advisory-lock key for the payments schema (any constant unique per schema).
-SCHEMA_LOCK_ID = 0x9A75
 
 
 def create_app(
@@ -38,8 +35,16 @@ def create_app(
         ttl_seconds=settings.health_cache_ttl_seconds,
     )
 
+    audit = AuditLog(base.db)
+
     async def startup() -> None:
-        await create_schema(base.db, Base.metadata, lock_id=SCHEMA_LOCK_ID)
+        result = await migrate(
+            base.db, "payments", metrics=base.metrics.migrations if base.metrics else None
+        )
+        if result.outcome == "applied":
+            await audit.append(
+                "migration", "schema_migrated", actor="payments", details=describe(result)
+            )
 
     async def shutdown() -> None:
         """Nothing of its own to close: the foundation's stores close after this."""
@@ -53,5 +58,6 @@ def create_app(
         startup=startup,
         shutdown=shutdown,
     )
+    app.state.audit = audit
     app.state.payments = routes.PaymentsState(settings=settings, metrics=base.metrics)
     return app

@@ -7,24 +7,25 @@ from functools import partial
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from lookout_demo.flags import FeatureFlags
 from lookout_demo.settings import ShopSettings, get_shop_settings
 from lookout_demo.shop import seed
 from lookout_demo.shop.deps import ShopState
-from lookout_demo.shop.models import Base
+from lookout_demo.shop.inventory import InventoryGauges
+from lookout_demo.shop.outbox import Mailer, OutboxWorker
 from lookout_demo.shop.payments_client import PaymentsClient
-from lookout_demo.shop.routes import auth, carts, catalog, checkout
+from lookout_demo.shop.routes import auth, carts, catalog, checkout, experiments, versions
 from lookout_demo.shop.security import LoginGuard
-from lookout_demo.storage.schema import create_schema
+from lookout_demo.storage.audit import AuditLog
+from lookout_demo.storage.migrations import describe, migrate
 from lookout_demo.telemetry.metrics import ShopMetrics
 from lookout_demo.telemetry.otel import Telemetry
 from lookout_demo.web.foundation import build_foundation
 from lookout_demo.web.health import HealthChecker
 from lookout_demo.web.service import build_app
+from lookout_demo.web.tasks import TaskSupervisor
 
 __all__ = ["create_app"]
-
-#: Postgres advisory-lock key for the shop's schema creation (any constant unique per schema).
-SCHEMA_LOCK_ID = 0x5407
 
 
 def create_app(
@@ -53,6 +54,9 @@ def create_app(
             max_failures=settings.bruteforce_max_failures,
             window_seconds=settings.bruteforce_window_seconds,
         ),
+        flags=FeatureFlags(
+            settings.flags_file, base.metrics.registry if base.metrics is not None else None
+        ),
     )
     health = HealthChecker(
         {"database": base.db.ping, "cache": base.cache.ping, "payments": payments.ping},
@@ -60,13 +64,34 @@ def create_app(
         ttl_seconds=settings.health_cache_ttl_seconds,
     )
 
+    audit = AuditLog(base.db)
+    tasks = TaskSupervisor()
+    outbox = OutboxWorker(
+        base.db,
+        Mailer(settings.smtp_url, sender=settings.smtp_sender),
+        metrics=base.metrics.outbox if base.metrics else None,
+        poll_seconds=settings.outbox_poll_seconds,
+        batch_size=settings.outbox_batch_size,
+        retry_seconds=settings.outbox_retry_seconds,
+    )
+
     async def startup() -> None:
-        await create_schema(
+        result = await migrate(
             base.db,
-            Base.metadata,
-            lock_id=SCHEMA_LOCK_ID,
+            "shop",
             seed=partial(seed.seed, password_iterations=settings.password_hash_iterations),
+            metrics=base.metrics.migrations if base.metrics else None,
         )
+        if result.outcome == "applied":
+            await audit.append(
+                "migration", "schema_migrated", actor="shop", details=describe(result)
+            )
+        tasks.spawn(outbox.run(), name="outbox-worker")
+        if base.metrics is not None:
+            inventory = InventoryGauges(
+                base.db, base.metrics.inventory, low_stock_threshold=settings.low_stock_threshold
+            )
+            tasks.spawn(inventory.run(settings.inventory_refresh_seconds), name="inventory-gauges")
 
     async def shutdown() -> None:
         await payments.close()
@@ -76,9 +101,20 @@ def create_app(
         settings=settings,
         foundation=base,
         health=health,
-        routers=[catalog.router, carts.router, checkout.router, auth.router],
+        routers=[
+            catalog.router,
+            versions.router,
+            carts.router,
+            checkout.router,
+            auth.router,
+            experiments.router,
+        ],
         startup=startup,
         shutdown=shutdown,
+        external={"payments": payments.ping},
+        tasks=tasks,
     )
     app.state.shop = state
+    app.state.audit = audit
+    app.state.outbox = outbox
     return app

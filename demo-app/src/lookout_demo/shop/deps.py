@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from lookout_demo.context import user_id_var
+from lookout_demo.flags import FeatureFlags
 from lookout_demo.settings import ShopSettings
 from lookout_demo.shop.models import Session, User
 from lookout_demo.shop.payments_client import PaymentsClient
@@ -34,6 +35,7 @@ class ShopState:
     metrics: ShopMetrics | None
     payments: PaymentsClient
     guard: LoginGuard
+    flags: FeatureFlags
 
 
 def _state(request: Request) -> ShopState:

@@ -5,10 +5,30 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
-__all__ = ["Base", "Cart", "CartItem", "Order", "OrderItem", "Product", "Session", "User"]
+__all__ = [
+    "Base",
+    "Cart",
+    "CartItem",
+    "Order",
+    "OrderItem",
+    "OutboxMessage",
+    "Product",
+    "Session",
+    "User",
+]
 
 
 def _now() -> datetime:
@@ -36,6 +56,8 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(40), index=True)
     price_cents: Mapped[int] = mapped_column(Integer)
     stock: Mapped[int] = mapped_column(Integer)
+    #: Sold only after an age verification at checkout.
+    age_restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class User(Base):
@@ -115,3 +137,26 @@ class OrderItem(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(Integer)
     order: Mapped[Order] = relationship(back_populates="items")
+
+
+class OutboxMessage(Base):
+    """An event written in the same transaction as the change it reports, sent later.
+
+    The outbox worker delivers pending messages (``delivered_at`` unset, ``next_attempt_at``
+    due) and retries failures with a growing delay.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, index=True
+    )
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)

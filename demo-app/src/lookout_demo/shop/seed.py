@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lookout_demo.shop.models import Product, User
 from lookout_demo.shop.passwords import hash_password
 
-__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "PRODUCTS", "seed"]
+__all__ = ["AGE_RESTRICTED_SKUS", "DEMO_PASSWORD", "DEMO_USERS", "PRODUCTS", "seed"]
 
 #: (sku, name, category, price in cents, stock, description)
 PRODUCTS: tuple[tuple[str, str, str, int, int, str], ...] = (
@@ -24,7 +24,10 @@ PRODUCTS: tuple[tuple[str, str, str, int, int, str], ...] = (
     ("WAT-001", "Water filter", "outdoor", 3900, 150, "Hollow fibre, 1,000 litres."),
     ("LOG-001", "Logbook", "stationery", 1200, 600, "Weather-proof paper, 120 pages."),
     ("PEN-001", "Space pen", "stationery", 2900, 250, "Writes upside down and in the cold."),
+    ("OIL-001", "Lamp oil", "outdoor", 1100, 120, "For storm lanterns; sold to adults only."),
 )
+#: SKUs that need an age verification at checkout (the compliance demo).
+AGE_RESTRICTED_SKUS = frozenset({"OIL-001"})
 
 #: The demo's password for every seeded account: public, for the demo only.
 DEMO_PASSWORD = "lookout-demo"  # noqa: S105 - a documented demo credential
@@ -37,22 +40,23 @@ DEMO_USERS: tuple[tuple[str, str], ...] = (
 
 
 async def seed(conn: AsyncConnection, *, password_iterations: int) -> None:
-    """Insert the catalog and the demo accounts when their tables are empty."""
-    if not (await conn.execute(select(func.count()).select_from(Product))).scalar_one():
-        await conn.execute(
-            insert(Product),
-            [
-                {
-                    "sku": sku,
-                    "name": name,
-                    "category": category,
-                    "price_cents": price,
-                    "stock": stock,
-                    "description": description,
-                }
-                for sku, name, category, price, stock, description in PRODUCTS
-            ],
-        )
+    """Insert the catalog products that are missing (by SKU), and the demo accounts once."""
+    present = set((await conn.execute(select(Product.sku))).scalars())
+    missing = [
+        {
+            "sku": sku,
+            "name": name,
+            "category": category,
+            "price_cents": price,
+            "stock": stock,
+            "description": description,
+            "age_restricted": sku in AGE_RESTRICTED_SKUS,
+        }
+        for sku, name, category, price, stock, description in PRODUCTS
+        if sku not in present
+    ]
+    if missing:
+        await conn.execute(insert(Product), missing)
     if not (await conn.execute(select(func.count()).select_from(User))).scalar_one():
         await conn.execute(
             insert(User),

@@ -28,6 +28,9 @@ class Cache(Protocol):
     """What the services need of a cache."""
 
     backend: str
+    #: Look-ups through ``read_through`` in this process that found a value, and did not.
+    hits: int
+    misses: int
 
     async def get(self, key: str) -> str | None:
         """Return the value stored under key, or None."""
@@ -44,6 +47,9 @@ class Cache(Protocol):
     async def ping(self) -> None:
         """Raise when the cache does not answer."""
 
+    async def stats(self) -> dict[str, object]:
+        """Return what the backend says about itself (memory used, its own hit counts)."""
+
     async def close(self) -> None:
         """Release connections."""
 
@@ -54,6 +60,7 @@ class MemoryCache:
     backend = "memory"
 
     def __init__(self, max_entries: int = 10_000) -> None:
+        self.hits = self.misses = 0
         self.max_entries = max_entries
         self._data: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
@@ -97,6 +104,10 @@ class MemoryCache:
     async def ping(self) -> None:
         """Always answers: it is this process's memory."""
 
+    async def stats(self) -> dict[str, object]:
+        """Return the entry count and bound (memory is the process's own)."""
+        return {"entries": len(self._data), "max_entries": self.max_entries}
+
     async def close(self) -> None:
         """Drop everything."""
         self._data.clear()
@@ -114,6 +125,7 @@ class RedisCache:
         timeout_seconds: float = 1.0,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
+        self.hits = self.misses = 0
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout_seconds,
@@ -148,6 +160,17 @@ class RedisCache:
         """Raise when Redis does not answer PING."""
         await self.client.ping()
 
+    async def stats(self) -> dict[str, object]:
+        """Return Redis's memory use and its server-wide keyspace hit rate (INFO)."""
+        memory = await self.client.info("memory")
+        counts = await self.client.info("stats")
+        hits, misses = int(counts.get("keyspace_hits", 0)), int(counts.get("keyspace_misses", 0))
+        return {
+            "memory_used_bytes": int(memory.get("used_memory", 0)),
+            "memory_max_bytes": int(memory.get("maxmemory", 0)) or None,
+            "server_hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+        }
+
     async def close(self) -> None:
         """Close the connection pool."""
         await self.client.aclose()
@@ -180,9 +203,11 @@ async def read_through(
         )
         return await loader()
     if cached is not None:
+        cache.hits += 1
         if metrics is not None:
             metrics.hits.labels(name).inc()
         return cached
+    cache.misses += 1
     if metrics is not None:
         metrics.misses.labels(name).inc()
     value = await loader()

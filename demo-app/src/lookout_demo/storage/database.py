@@ -76,6 +76,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.metrics = metrics
+        #: Pool waits seen by this process: count, total and longest, in seconds (/health/db).
+        self.wait_count = 0
+        self.wait_total_seconds = 0.0
+        self.wait_max_seconds = 0.0
         self.pool_timeout_seconds = pool_timeout_seconds
         self.slow_query_seconds = slow_query_seconds
         sync_engine = self.engine.sync_engine
@@ -157,11 +161,35 @@ class Database:
                     self.metrics.pool_timeouts.inc()
                 msg = f"no database connection was free within {self.pool_timeout_seconds:g}s"
                 raise DatabaseBusyError(msg) from None
+            waited = time.perf_counter() - started
+            self.wait_count += 1
+            self.wait_total_seconds += waited
+            self.wait_max_seconds = max(self.wait_max_seconds, waited)
             if self.metrics is not None:
-                self.metrics.pool_wait.observe(
-                    time.perf_counter() - started, exemplar=current_exemplar()
-                )
+                self.metrics.pool_wait.observe(waited, exemplar=current_exemplar())
             yield session
+
+    def pool_status(self) -> dict[str, Any]:
+        """Describe the connection pool: size, checked out, overflow, and the waits seen."""
+        pool = self.engine.sync_engine.pool
+        status: dict[str, Any] = {"class": type(pool).__name__}
+        for key, attr in (
+            ("size", "size"),
+            ("checked_out", "checkedout"),
+            ("overflow", "overflow"),
+            ("idle", "checkedin"),
+        ):
+            reader = getattr(pool, attr, None)
+            status[key] = reader() if callable(reader) else None
+        if status["overflow"] is not None:
+            status["overflow"] = max(0, status["overflow"])
+        status["timeout_seconds"] = self.pool_timeout_seconds
+        status["wait_seconds"] = {
+            "count": self.wait_count,
+            "mean": round(self.wait_total_seconds / self.wait_count, 6) if self.wait_count else 0.0,
+            "max": round(self.wait_max_seconds, 6),
+        }
+        return status
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises when the database does not answer."""

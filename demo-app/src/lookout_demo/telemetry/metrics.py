@@ -31,10 +31,16 @@ from prometheus_client.exposition import choose_encoder
 
 __all__ = [
     "LATENCY_BUCKETS",
+    "ApiVersionMetrics",
     "BusinessMetrics",
     "CacheMetrics",
+    "ComplianceMetrics",
     "DbMetrics",
+    "ExperimentMetrics",
     "HttpMetrics",
+    "InventoryMetrics",
+    "MigrationMetrics",
+    "OutboxMetrics",
     "PaymentsMetrics",
     "PaymentsServiceMetrics",
     "SecurityMetrics",
@@ -100,6 +106,20 @@ class HttpMetrics:
             multiprocess_mode="livesum",
             registry=registry,
         )
+        self.by_client = Counter(
+            "http_server_requests_by_client",
+            "HTTP requests by client class (browser, OS, device: allow-lists with other) and "
+            "outcome (success, client_error, server_error).",
+            ["browser", "os", "device", "outcome"],
+            registry=registry,
+        )
+        self.by_region = Counter(
+            "http_server_requests_by_region",
+            "HTTP requests by region (from the trusted region header; allow-list, other, "
+            "unknown) and outcome.",
+            ["region", "outcome"],
+            registry=registry,
+        )
         self.rejected = Counter(
             "http_server_rejected_requests",
             "Requests refused before routing, by reason (body_too_large).",
@@ -156,6 +176,41 @@ class DbMetrics:
         )
 
 
+class MigrationMetrics:
+    """Start-up schema migrations: duration, lock wait, outcome, retries; time to ready."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.duration = Gauge(
+            "db_migration_duration_seconds",
+            "Time the last start-up's schema migration took (under the lock).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.lock_wait = Gauge(
+            "db_migration_lock_wait_seconds",
+            "Time the last start-up waited for the migration lock (another replica migrating).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.runs = Counter(
+            "db_migrations",
+            "Start-up migration runs by outcome (applied, up_to_date, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "db_migration_retries",
+            "Migration attempts retried because the database was not reachable.",
+            registry=registry,
+        )
+        self.startup = Gauge(
+            "app_startup_duration_seconds",
+            "Time from process start to ready (cold start: imports, migrations, seed, clients).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+
+
 class CacheMetrics:
     """Cache hits and misses, by cache name."""
 
@@ -198,6 +253,105 @@ class BusinessMetrics:
         )
         self.cart_additions = Counter(
             "shop_cart_additions", "Products added to carts.", registry=registry
+        )
+
+
+class InventoryMetrics:
+    """Stock per category, units held in carts, low-stock products (refreshed periodically)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.stock = Gauge(
+            "shop_inventory_stock_units",
+            "Units in stock, by product category (allow-list, else other).",
+            ["category"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.low_stock = Gauge(
+            "shop_inventory_low_stock_items",
+            "Products at or below the low-stock threshold, by category.",
+            ["category"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.reserved = Gauge(
+            "shop_inventory_reserved_units",
+            "Units held in open carts (not yet checked out).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+
+
+class OutboxMetrics:
+    """The order-event outbox: backlog, oldest pending message, deliveries by outcome."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.depth = Gauge(
+            "outbox_pending_messages",
+            "Outbox messages not delivered yet.",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.oldest_age = Gauge(
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest undelivered outbox message (0 when none is pending).",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "outbox_deliveries",
+            "Outbox delivery attempts by topic and outcome (delivered, failed).",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+
+
+class ApiVersionMetrics:
+    """Requests per API version, and to deprecated versions."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "api_version_requests",
+            "Requests to versioned API routes, by version and whether it is deprecated.",
+            ["version", "deprecated"],
+            registry=registry,
+        )
+
+
+class ComplianceMetrics:
+    """Age verification at checkout for age-restricted products."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.verifications = Counter(
+            "compliance_age_verifications",
+            "Age verifications at checkout, by method and outcome (passed, failed).",
+            ["method", "outcome"],
+            registry=registry,
+        )
+        self.restricted_checkouts = Counter(
+            "compliance_age_restricted_checkouts",
+            "Checkouts of carts holding an age-restricted product, by verification "
+            "(passed, failed, missing).",
+            ["verification"],
+            registry=registry,
+        )
+
+
+class ExperimentMetrics:
+    """A/B experiments: assignments shown and conversions, per variant."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.assignments = Counter(
+            "experiment_assignments",
+            "Times a user was shown their variant, by experiment and variant.",
+            ["experiment", "variant"],
+            registry=registry,
+        )
+        self.conversions = Counter(
+            "experiment_conversions",
+            "Paid orders, by experiment and the buyer's variant.",
+            ["experiment", "variant"],
+            registry=registry,
         )
 
 
@@ -265,6 +419,7 @@ class ServiceMetrics:
         self.http = HttpMetrics(registry)
         self.db = DbMetrics(registry)
         self.cache = CacheMetrics(registry)
+        self.migrations = MigrationMetrics(registry)
         self.build_info = Gauge(
             "lookout_demo_build_info",
             "Always 1; labels say which build is running.",
@@ -284,6 +439,11 @@ class ShopMetrics(ServiceMetrics):
         super().__init__(registry, service=service, version=version, revision=revision)
         self.business = BusinessMetrics(registry)
         self.security = SecurityMetrics(registry)
+        self.inventory = InventoryMetrics(registry)
+        self.outbox = OutboxMetrics(registry)
+        self.api_versions = ApiVersionMetrics(registry)
+        self.compliance = ComplianceMetrics(registry)
+        self.experiments = ExperimentMetrics(registry)
 
 
 class PaymentsServiceMetrics(ServiceMetrics):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from lookout_demo.web.errors import ApiError
 
-__all__ = ["FaultRule", "FaultSet", "faults_router", "inject_faults"]
+__all__ = ["FaultRule", "FaultSet", "InjectedCrashError", "faults_router", "inject_faults"]
 
 security_log = logging.getLogger("lookout_demo.security")
 
@@ -31,6 +31,13 @@ class FaultRule(BaseModel):
     latency_ms: float = Field(default=0.0, ge=0.0, le=60_000.0)
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     payment_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: Share of requests that raise an exception no handler catches (the error tracker's
+    #: demo: it reaches the global exception handler, like a real bug would).
+    exception_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class InjectedCrashError(RuntimeError):
+    """An unhandled error raised on purpose by fault injection."""
 
 
 class FaultRules(BaseModel):
@@ -72,9 +79,29 @@ async def inject_faults(request: Request) -> None:
         await asyncio.sleep(rule.latency_ms / 1000)
     if rule.error_rate and random.random() < rule.error_rate:
         raise ApiError(500, "injected_fault", f"fault injected on {route} (error_rate)")
+    if rule.exception_rate and random.random() < rule.exception_rate:
+        msg = f"unhandled fault injected on {route} (exception_rate)"
+        raise InjectedCrashError(msg)
 
 
-def _authorise(request: Request, token: str | None) -> None:
+async def _failing_task(message: str) -> None:
+    """Fail after one loop turn, as a background job with a bug would."""
+    await asyncio.sleep(0)
+    raise InjectedCrashError(message)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _audit(request: Request, action: str, details: dict[str, object]) -> None:
+    """Write a fault-API call to the audit log (who: the calling address)."""
+    await request.app.state.audit.append(
+        "fault", action, actor=f"client:{_client(request)}", details=details
+    )
+
+
+async def _authorise(request: Request, token: str | None) -> None:
     configured = request.app.state.fault_token
     if configured is None:
         raise ApiError(
@@ -87,6 +114,7 @@ def _authorise(request: Request, token: str | None) -> None:
             "fault API refused: bad or missing token",
             extra={"security": True, "event": "fault_api_denied"},
         )
+        await _audit(request, "fault_api_denied", {"path": request.url.path})
         raise ApiError(401, "unauthorized", "X-Fault-Token is missing or wrong")
 
 
@@ -100,7 +128,7 @@ def faults_router() -> APIRouter:
     @router.get("")
     async def list_faults(request: Request, token: FaultToken = None) -> FaultRules:
         """Show the rules in force."""
-        _authorise(request, token)
+        await _authorise(request, token)
         return FaultRules(rules=list(_fault_set(request).rules.values()))
 
     @router.put("")
@@ -108,8 +136,9 @@ def faults_router() -> APIRouter:
         request: Request, body: FaultRules, token: FaultToken = None
     ) -> FaultRules:
         """Replace the rules in force."""
-        _authorise(request, token)
+        await _authorise(request, token)
         _fault_set(request).replace(body.rules)
+        await _audit(request, "faults_changed", {"rules": [r.model_dump() for r in body.rules]})
         security_log.warning(
             "fault injection changed",
             extra={
@@ -123,11 +152,26 @@ def faults_router() -> APIRouter:
     @router.delete("", status_code=204)
     async def clear_faults(request: Request, token: FaultToken = None) -> None:
         """Remove every rule."""
-        _authorise(request, token)
+        await _authorise(request, token)
         _fault_set(request).replace([])
+        await _audit(request, "faults_cleared", {})
         security_log.warning(
             "fault injection cleared", extra={"security": True, "event": "faults_cleared"}
         )
+
+    @router.post("/background-error", status_code=202)
+    async def background_error(request: Request, token: FaultToken = None) -> dict[str, str]:
+        """Start a background task that fails (its error must be logged and reported)."""
+        await _authorise(request, token)
+        security_log.warning(
+            "fault injected: failing background task",
+            extra={"security": True, "event": "faults_background_error"},
+        )
+        await _audit(request, "faults_background_error", {})
+        request.app.state.tasks.spawn(
+            _failing_task("injected failure in a background task"), name="injected-fault"
+        )
+        return {"status": "started"}
 
     return router
 

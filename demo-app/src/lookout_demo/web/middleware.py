@@ -20,7 +20,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lookout_demo.context import request_id_var, user_id_var
+from lookout_demo.telemetry.errortracking import current_context, report_exception
 from lookout_demo.telemetry.metrics import HttpMetrics, current_exemplar
+from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import error_body
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
@@ -52,9 +54,11 @@ class RequestMiddleware:
         *,
         metrics: HttpMetrics | None,
         max_body_bytes: int,
+        classifier: ClientClassifier | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.classifier = classifier
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,6 +138,19 @@ class RequestMiddleware:
             self.metrics.duration.labels(method, route).observe(
                 seconds, exemplar=current_exemplar()
             )
+            if self.classifier is not None:
+                outcome = (
+                    "server_error"
+                    if status >= 500
+                    else "client_error"
+                    if status >= 400
+                    else "success"
+                )
+                client, region = self.classifier.classify(scope.get("headers", []))
+                self.metrics.by_client.labels(
+                    client.browser, client.os, client.device, outcome
+                ).inc()
+                self.metrics.by_region.labels(region, outcome).inc()
         access_log.info(
             "%s %s %s",
             method,
@@ -149,18 +166,38 @@ class RequestMiddleware:
         )
 
     async def _unhandled(self, exc: Exception, scope: Scope, send: Send, *, started: bool) -> None:
-        """Record an unhandled error on the span and in the log; answer 500 if we still can."""
+        """Record an unhandled error on the span, report it, log it; answer 500 if we can.
+
+        This is the global exception handler: every error a route did not handle ends here.
+        """
         span = trace.get_current_span()
         span.record_exception(exc)
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        error_log.exception(
-            "unhandled error while serving a request",
-            extra={
+        context = current_context()
+        user_id = scope.get("state", {}).get("user_id")
+        if user_id is not None:
+            context["user_id"] = str(user_id)
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        event_id = report_exception(
+            exc,
+            context=context,
+            tags={"route": route, "method": scope.get("method", "")},
+            request={
                 "method": scope.get("method"),
-                "path": scope.get("path"),
-                "error_type": type(exc).__name__,
+                "url": scope.get("path"),
+                "query_string": scope.get("query_string", b"").decode("latin-1"),
+                "headers": dict(Headers(scope=scope)),
             },
         )
+        extra: dict[str, Any] = {
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "route": route,
+            "error_type": type(exc).__name__,
+        }
+        if event_id is not None:
+            extra["sentry_event_id"] = event_id
+        error_log.exception("unhandled error while serving a request", extra=extra)
         if not started:
             await self._send_json(
                 send,

@@ -5,30 +5,38 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psutil
 from fastapi import APIRouter, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import multiprocess
 
 from lookout_demo import __version__
 from lookout_demo.settings import CommonSettings
+from lookout_demo.telemetry.errortracking import install_loop_handler
 from lookout_demo.telemetry.metrics import multiprocess_enabled, render
+from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import ApiError, install_error_handlers
 from lookout_demo.web.faults import FaultDependency, FaultSet, faults_router
 from lookout_demo.web.foundation import Foundation
-from lookout_demo.web.health import HealthChecker, health_router
+from lookout_demo.web.health import Check, HealthChecker, HealthDetail, health_router
 from lookout_demo.web.lifecycle import Lifecycle
 from lookout_demo.web.middleware import RequestMiddleware
+from lookout_demo.web.tasks import TaskSupervisor
 
 __all__ = ["build_app"]
 
 log = logging.getLogger("lookout_demo.lifecycle")
 
+#: This process, for its start time (the start-up gauge measures from process start).
+PROCESS = psutil.Process()
+
 #: Probes and scrapes are not traced: they would drown the traces people look for.
-UNTRACED_URLS = "/health/.*,/metrics"
+UNTRACED_URLS = r"/health($|/|\?),/metrics"
 
 
 def build_app(
@@ -40,6 +48,8 @@ def build_app(
     routers: Sequence[APIRouter],
     startup: Callable[[], Awaitable[None]],
     shutdown: Callable[[], Awaitable[None]],
+    external: Mapping[str, Check] | None = None,
+    tasks: TaskSupervisor | None = None,
 ) -> FastAPI:
     """Return an app with middleware, errors, health, metrics, faults and the routers.
 
@@ -48,15 +58,20 @@ def build_app(
     """
     metrics, telemetry = foundation.metrics, foundation.telemetry
     lifecycle = Lifecycle()
+    tasks = tasks or TaskSupervisor()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Errors no task awaited are logged and reported instead of printed to stderr.
+        install_loop_handler()
         await startup()
         # Everything built so far (modules, routes, models, pools) lives as long as the
         # process: move it out of the collector's generations so that full collections,
         # which request-heavy telemetry triggers often, stop rescanning it.
         gc.freeze()
         lifecycle.mark_started()
+        if metrics is not None:
+            metrics.migrations.startup.set(time.time() - PROCESS.create_time())
         log.info(
             "started",
             extra={
@@ -67,6 +82,7 @@ def build_app(
         try:
             yield
         finally:
+            await tasks.close()
             await shutdown()
             await foundation.cache.close()
             await foundation.db.close()
@@ -78,8 +94,15 @@ def build_app(
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan)
     app.state.lifecycle = lifecycle
+    app.state.tasks = tasks
     app.state.db = foundation.db
     app.state.health = health
+    app.state.health_detail = HealthDetail(
+        db=foundation.db,
+        cache=foundation.cache,
+        external=external or {},
+        timeout_seconds=settings.health_check_timeout_seconds,
+    )
     app.state.faults = FaultSet()
     app.state.fault_token = (
         settings.fault_token.get_secret_value() if settings.fault_token is not None else None
@@ -89,12 +112,17 @@ def build_app(
         RequestMiddleware,
         metrics=metrics.http if metrics is not None else None,
         max_body_bytes=settings.max_body_bytes,
+        classifier=ClientClassifier(
+            region_header=settings.region_header,
+            regions=frozenset(r.strip().lower() for r in settings.regions.split(",") if r.strip()),
+        ),
     )
     app.include_router(
         health_router(
             lifecycle=lambda request: request.app.state.lifecycle,
             checker=lambda request: request.app.state.health,
             max_rss_bytes=lambda _: settings.health_max_rss_bytes,
+            detail=lambda request: request.app.state.health_detail,
         )
     )
     app.include_router(faults_router())

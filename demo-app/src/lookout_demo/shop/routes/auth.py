@@ -13,6 +13,7 @@ from lookout_demo.context import user_id_var
 from lookout_demo.shop.deps import CurrentUser, State, token_hash
 from lookout_demo.shop.models import Session, User
 from lookout_demo.shop.passwords import verify_password
+from lookout_demo.shop.security import fingerprint
 from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
 
@@ -49,8 +50,11 @@ async def login(body: LoginIn, request: Request, session: DbSession, state: Stat
     """Exchange credentials for a bearer token."""
     client = request.client.host if request.client else "unknown"
     blocked = await state.guard.blocked(body.email, client)
+    audit = request.app.state.audit
+    actor = f"account:{fingerprint(body.email)}"
     if blocked is not None:
         await state.guard.refused(body.email, client, blocked)
+        await audit.append("security", "login_blocked", actor=actor, details={"client": client})
         raise ApiError(
             429,
             "too_many_failed_logins",
@@ -60,8 +64,10 @@ async def login(body: LoginIn, request: Request, session: DbSession, state: Stat
         await session.execute(select(User).where(User.email == body.email.strip().lower()))
     ).scalar_one_or_none()
     if user is None or not verify_password(body.password, user.password_hash):
-        await state.guard.failed(
-            body.email, client, "unknown_user" if user is None else "bad_password"
+        reason = "unknown_user" if user is None else "bad_password"
+        await state.guard.failed(body.email, client, reason)
+        await audit.append(
+            "security", "login_failed", actor=actor, details={"client": client, "reason": reason}
         )
         raise ApiError(401, "invalid_credentials", "the e-mail or password is wrong")
     token = secrets.token_urlsafe(32)
@@ -69,6 +75,9 @@ async def login(body: LoginIn, request: Request, session: DbSession, state: Stat
     session.add(Session(token_hash=token_hash(token), user_id=user.id, expires_at=expires_at))
     await session.commit()
     await state.guard.succeeded(body.email)
+    await audit.append(
+        "security", "login_succeeded", actor=f"user:{user.id}", details={"client": client}
+    )
     request.state.user_id = user.id
     user_id_var.set(str(user.id))
     return LoginOut(

@@ -32,6 +32,8 @@ class ProductOut(BaseModel):
     category: str
     price_cents: int
     stock: int
+    #: Checkout asks for an age verification when the cart holds such a product.
+    age_restricted: bool = False
 
 
 def _json(payload: str) -> Response:

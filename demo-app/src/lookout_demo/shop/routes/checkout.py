@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import delete, select, update
 
+from lookout_demo.shop import experiments
 from lookout_demo.shop.deps import CurrentUser, State
 from lookout_demo.shop.models import CartItem, Order, OrderItem, Product
+from lookout_demo.shop.outbox import enqueue
 from lookout_demo.shop.payments_client import PaymentsUnavailableError
 from lookout_demo.shop.routes.carts import load_cart
 from lookout_demo.web.deps import DbSession
@@ -37,11 +39,56 @@ class Payment(BaseModel):
         return self
 
 
+class AgeVerification(BaseModel):
+    """Proof of age, required when the cart holds an age-restricted product."""
+
+    method: Literal["id_document", "credit_check", "self_declared"]
+    date_of_birth: date
+
+
 class CheckoutIn(BaseModel):
     """A checkout request."""
 
     cart_id: str = Field(min_length=1, max_length=64)
     payment: Payment
+    age_verification: AgeVerification | None = None
+
+
+#: Age from which age-restricted products may be sold.
+MINIMUM_AGE = 18
+
+
+def _age(born: date, today: date) -> int:
+    """Return the age in whole years on ``today`` of someone born on ``born``."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _verify_age(state: State, body: CheckoutIn, restricted: list[Product]) -> None:
+    """Refuse the checkout unless an age verification passes; count the outcome."""
+    metrics = state.metrics.compliance if state.metrics is not None else None
+    proof = body.age_verification
+    if proof is None:
+        if metrics is not None:
+            metrics.restricted_checkouts.labels("missing").inc()
+        raise ApiError(
+            403,
+            "age_verification_required",
+            "the cart holds age-restricted products "
+            f"({', '.join(sorted(p.sku for p in restricted))}): send age_verification "
+            "with a method and date_of_birth",
+        )
+    passed = _age(proof.date_of_birth, datetime.now(UTC).date()) >= MINIMUM_AGE
+    outcome = "passed" if passed else "failed"
+    if metrics is not None:
+        metrics.verifications.labels(proof.method, outcome).inc()
+        metrics.restricted_checkouts.labels(outcome).inc()
+    log.info("age verification", extra={"method": proof.method, "outcome": outcome})
+    if not passed:
+        raise ApiError(
+            403,
+            "age_verification_failed",
+            f"age-restricted products are sold from age {MINIMUM_AGE} only",
+        )
 
 
 class OrderLine(BaseModel):
@@ -92,6 +139,9 @@ async def checkout(
         p.id: p
         for p in (await session.execute(select(Product).where(Product.id.in_(ids)))).scalars()
     }
+    restricted = [p for p in products.values() if p.age_restricted]
+    if restricted:
+        _verify_age(state, body, restricted)
     # Reserve stock and write the order in one transaction: a conditional decrement per
     # line, so two checkouts can never oversell and nothing is half-written on failure.
     lines = [(item.product_id, item.quantity) for item in cart.items]
@@ -156,6 +206,19 @@ async def checkout(
     order.status = "paid"
     order.payment_id = auth.id
     await session.execute(delete(CartItem).where(CartItem.cart_id == cart.id))
+    # The confirmation is queued in the transaction that marks the order paid: it is sent
+    # exactly when the payment is recorded, even if this process dies right after.
+    if state.flags.enabled("order_confirmation_email", True, user_id=str(user.id)):
+        enqueue(
+            session,
+            "order_paid",
+            {
+                "order_id": order.id,
+                "email": user.email,
+                "total_cents": order.total_cents,
+                "items": sum(line.quantity for line in order.items),
+            },
+        )
     await session.commit()
     if state.metrics is not None:
         business = state.metrics.business
@@ -164,6 +227,8 @@ async def checkout(
         business.revenue.inc(order.total_cents / 100)
         for line in order.items:
             business.items_sold.labels(products[line.product_id].category).inc(line.quantity)
+        for name, variant in experiments.assignments(str(user.id)).items():
+            state.metrics.experiments.conversions.labels(name, variant).inc()
     log.info(
         "order paid",
         extra={"order_id": order.id, "total_cents": order.total_cents, "items": len(order.items)},

@@ -1,0 +1,1 @@
+"""Alembic migration scripts, one folder per service schema (``shop``, ``payments``)."""

@@ -1,0 +1,5 @@
+"""Alembic environment of the shop schema (run by storage.migrations.migrate)."""
+
+from lookout_demo.storage.migrations import run_alembic_env
+
+run_alembic_env("shop")
