@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from stack_support.compose import container_ports
+
 __all__ = [
     "COMPOSE_SERVICE_PORTS",
     "ENV_REFERENCE",
@@ -32,11 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # and `expose:` entries), read from docker-compose.yml.
 def _compose_service_ports() -> dict[str, set[int]]:
     compose = load_yaml(ROOT / "docker-compose.yml")
-    table: dict[str, set[int]] = {}
-    for name, spec in compose["services"].items():
-        ports = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in spec.get("ports") or []}
-        table[name] = ports | {int(str(p).split("/")[0]) for p in spec.get("expose") or []}
-    return table
+    return {name: container_ports(spec) for name, spec in compose["services"].items()}
 
 
 # The collector's env provider grammar: ${env:NAME} or ${env:NAME:-default}

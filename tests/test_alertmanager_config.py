@@ -1,9 +1,9 @@
 """alertmanager/alertmanager.yml: checked by Debian's amtool and a real Alertmanager.
 
-The config reads the relay's bearer token from the compose secret /run/secrets/relay_token;
-here that path is replaced, mechanically, by the committed dev token it is mounted from
-(alertmanager/relay-token.dev), the same substitution the native stack makes. Routes are
-tested case by case from alertmanager/route-tests.yaml with `amtool config routes test`,
+The config is rendered for this machine by the native stack's harness
+(tests/stack_support/native.py): the compose secret /run/secrets/relay_token becomes a copy of
+the committed dev token it is mounted from, and the relay's address a receiver the test owns.
+Routes are tested case by case from alertmanager/route-tests.yaml with `amtool config routes test`,
 and a tree walk checks that the cases reach every route. Inhibition is proven against a
 real Alertmanager process (the `integration` tier), which also delivers a page to a stub
 relay so the bearer token is seen on the wire.
@@ -14,24 +14,22 @@ be on PATH: with CI=true a missing one fails the test, elsewhere it skips naming
 
 from __future__ import annotations
 
-import json
 import re
-import socket
 import subprocess
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
-from stack_support import require_binary
+from stack_support import poll_until, require_binary
+from stack_support.native import NativeStack
+from stack_support.receiver import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 AM_DIR = ROOT / "alertmanager"
@@ -144,12 +142,14 @@ def inhibit_rule_mutes(
 
 @pytest.fixture(scope="module")
 def rendered_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Write alertmanager.yml with the secret's mount path replaced by the dev token's path."""
-    text = CONFIG_FILE.read_text(encoding="utf-8")
-    assert SECRET_PATH in text, f"{CONFIG_FILE}: expected the relay token at {SECRET_PATH}"
-    path = tmp_path_factory.mktemp("alertmanager") / "alertmanager.yml"
-    path.write_text(text.replace(SECRET_PATH, str(TOKEN_FILE)), encoding="utf-8")
-    return path
+    """Write alertmanager.yml as the native stack renders it (secret path made local)."""
+    assert SECRET_PATH in CONFIG_FILE.read_text(encoding="utf-8"), (
+        f"{CONFIG_FILE}: expected the relay token at {SECRET_PATH}"
+    )
+    require_binary("alertmanager")
+    rendered = NativeStack(tmp_path_factory.mktemp("alertmanager"), ["alertmanager"])
+    argv = rendered.render("alertmanager").argv
+    return Path(next(a.split("=", 1)[1] for a in argv if a.startswith("--config.file=")))
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -278,123 +278,34 @@ def _labels(raw: dict[str, Any]) -> dict[str, str]:
 # --- a real Alertmanager -----------------------------------------------------------------------
 
 
-class RelayStub:
-    """A loopback HTTP server standing in for the webhook relay; it records what it receives."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with stub._lock:
-                    stub.requests.append((dict(self.headers.items()), json.loads(body)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Keep the test output quiet."""
-                del format, args
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def address(self) -> str:
-        """Return host:port of the stub."""
-        host, port = self.server.server_address[:2]
-        return f"{host!s}:{port}"
-
-    def received(self) -> list[tuple[dict[str, str], dict[str, Any]]]:
-        """Return a copy of the requests received so far."""
-        with self._lock:
-            return list(self.requests)
-
-
 @dataclass
 class RunningAlertmanager:
-    """A started Alertmanager and the relay stub it delivers to."""
+    """A started Alertmanager and the receiver standing in for the relay it delivers to."""
 
     url: str
-    relay: RelayStub
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    relay: WebhookReceiver
 
 
 def _http_json(url: str, payload: object | None = None) -> Any:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(  # noqa: S310 (a loopback URL the test built)
-        url, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-        body = response.read()
-    return json.loads(body) if body else None
-
-
-def poll_until(check: Callable[[], Any], description: str, timeout: float) -> Any:
-    """Call ``check`` until it returns something truthy; at the deadline fail, naming it."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except OSError as error:
-            last_error = error
-        else:
-            if result:
-                return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {description} (last error: {last_error})")
+    if payload is None:
+        response = httpx.get(url, timeout=5)
+    else:
+        response = httpx.post(url, json=payload, timeout=5)
+    response.raise_for_status()
+    return response.json() if response.content else None
 
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[RunningAlertmanager]:
-    """Start Debian's Alertmanager on the shipped config, delivering to a relay stub."""
-    binary = str(require_binary("alertmanager"))
-    relay = RelayStub()
-    relay.thread.start()
-    text = CONFIG_FILE.read_text(encoding="utf-8")
-    text = text.replace(SECRET_PATH, str(TOKEN_FILE)).replace(RELAY_ADDRESS, relay.address)
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(text, encoding="utf-8")
-    port = _free_port()
-    log = (tmp_path / "alertmanager.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",  # one node: no gossip port
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        poll_until(
-            lambda: process.poll() is None and urllib.request.urlopen(f"{url}/-/ready", timeout=1),  # noqa: S310
-            f"Alertmanager ready at {url} (log: {tmp_path / 'alertmanager.log'})",
-            timeout=15,
-        )
-        yield RunningAlertmanager(url, relay)
-    finally:
-        process.terminate()
+    """Start Debian's Alertmanager on the shipped config, delivering to a test receiver."""
+    require_binary("alertmanager")
+    with WebhookReceiver() as relay:
+        stack = NativeStack(tmp_path, ["alertmanager"], endpoints={RELAY_ADDRESS: relay.hostport})
+        stack.start()
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
-        relay.server.shutdown()
-        relay.server.server_close()
+            yield RunningAlertmanager(stack.url("alertmanager", 9093), relay)
+        finally:
+            stack.stop()
 
 
 def _post_alerts(am: RunningAlertmanager, *label_sets: dict[str, str]) -> None:
@@ -456,9 +367,9 @@ def test_real_alertmanager_pages_the_relay_with_the_bearer_token(
     token = TOKEN_FILE.read_text(encoding="utf-8").strip()
 
     def page_received() -> tuple[dict[str, str], dict[str, Any]] | None:
-        for headers, body in alertmanager.relay.received():
-            if body.get("receiver") == "page":
-                return headers, body
+        for delivery in alertmanager.relay.snapshot():
+            if delivery.json and delivery.json.get("receiver") == "page":
+                return delivery.headers, delivery.json
         return None
 
     # The page route's group_wait is 10s.

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from stack_support import IN_CI, MissingPrerequisite, require_binary
+from stack_support.compose import container_ports
 from stack_support.native import ENTRYPOINTS, NativeStack, ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,11 +37,9 @@ REFERENCE = re.compile(
 NATIVE = [name for name in ENTRYPOINTS if name in SERVICES]
 
 
-def container_ports(service: str) -> set[int]:
-    """Return the ports a service listens on: published targets and `expose:` entries."""
-    spec = SERVICES[service]
-    ports = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in spec.get("ports") or []}
-    return ports | {int(str(p).split("/")[0]) for p in spec.get("expose") or []}
+def ports_of(service: str) -> set[int]:
+    """Return the ports a compose service listens on."""
+    return container_ports(SERVICES[service])
 
 
 def scrape_targets() -> list[tuple[str, str]]:
@@ -59,7 +58,7 @@ def test_scrape_target_is_a_compose_service_and_port(job: str, target: str) -> N
     """Each scrape target is `service:port` of a compose service listening on that port."""
     host, _, port = target.rpartition(":")
     assert host in SERVICES, f"job {job}: {host!r} is not a compose service"
-    assert int(port) in container_ports(host), (
+    assert int(port) in ports_of(host), (
         f"job {job}: {host} does not listen on {port} (add it to its ports: or expose:)"
     )
     assert job == host, f"job {job!r} scrapes {host}: name the job after the service"
@@ -85,7 +84,7 @@ def test_app_otlp_endpoint_is_the_collector(service: str, variable: str, value: 
     """Apps send OTLP to the collector (never straight to a backend) and wait for it."""
     url = urlsplit(value)
     assert url.hostname == "otel-collector", f"{service}: {variable}={value}"
-    assert url.port in container_ports("otel-collector")
+    assert url.port in ports_of("otel-collector")
     assert "otel-collector" in (SERVICES[service].get("depends_on") or {})
 
 
@@ -102,9 +101,9 @@ def test_config_addresses_name_a_service_and_its_port(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     for match in REFERENCE.finditer(text):
         service, port = match[1], int(match[2])
-        assert port in container_ports(service), (
+        assert port in ports_of(service), (
             f"{path.relative_to(ROOT)}: {service}:{port} but {service} listens on "
-            f"{sorted(container_ports(service))}"
+            f"{sorted(ports_of(service))}"
         )
 
 

@@ -11,8 +11,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-__all__ = ["interpolate", "load_env_file", "load_script"]
+__all__ = ["container_ports", "interpolate", "load_env_file", "load_script"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,3 +43,9 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
     """Substitute compose's ``${VAR}`` forms from ``env``."""
     result: str = load_script("preflight").interpolate(text, env)
     return result
+
+
+def container_ports(spec: Mapping[str, Any]) -> set[int]:
+    """Return the ports a compose service listens on: its published targets and `expose:`."""
+    published = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in spec.get("ports") or []}
+    return published | {int(str(p).split("/")[0]) for p in spec.get("expose") or []}

@@ -48,10 +48,9 @@ import asyncpg
 import httpx
 import psutil
 import redis
-import yaml
 
 from stack_support.backends import MissingPrerequisite, backend_binary, system_binary
-from stack_support.compose import interpolate, load_env_file
+from stack_support.compose import interpolate, load_env_file, load_script
 
 __all__ = [
     "MACHINE_SERVICES",
@@ -125,8 +124,7 @@ class StackStartError(RuntimeError):
 
 def load_compose_and_env() -> tuple[dict[str, Any], dict[str, str]]:
     """Return docker-compose.yml (parsed) and .env (values), as compose would read them."""
-
-    compose = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    compose: dict[str, Any] = load_script("preflight").load_compose(COMPOSE_FILE)
     return compose, load_env_file(ENV_FILE)
 
 
@@ -424,12 +422,6 @@ class NativeStack:
 
         top = psutil.Process(self.pid(service))
         return sum(p.memory_info().rss for p in [top, *top.children(recursive=True)])
-
-    def __enter__(self) -> NativeStack:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _free_port() -> int:
