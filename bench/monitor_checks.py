@@ -43,6 +43,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import psutil
@@ -105,18 +106,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _fail(message: str) -> NoReturn:
+    """Print ``message`` on stderr and exit 2 (a process did not start or failed)."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
+
+
 def wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
     """Wait until ``url`` answers; exit 2 naming ``what`` if it does not."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit(f"{PREFIX} {what} exited with {process.returncode} before it was ready")
+            _fail(f"{PREFIX} {what} exited with {process.returncode} before it was ready")
         try:
             httpx.get(url, timeout=1)
             return
         except httpx.HTTPError:
             time.sleep(0.1)
-    sys.exit(f"{PREFIX} {what} did not answer {url} within {READY_TIMEOUT_SECONDS:.0f} s")
+    _fail(f"{PREFIX} {what} did not answer {url} within {READY_TIMEOUT_SECONDS:.0f} s")
 
 
 @contextmanager
@@ -244,7 +251,7 @@ def run_worker(argv: list[str]) -> dict[str, float]:
         [sys.executable, __file__, *argv], capture_output=True, text=True, timeout=600, check=False
     )
     if done.returncode != 0:
-        sys.exit(f"{PREFIX} worker failed ({done.returncode}): {done.stderr[-2000:]}")
+        _fail(f"{PREFIX} worker failed ({done.returncode}): {done.stderr[-2000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 

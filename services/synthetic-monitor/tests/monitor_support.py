@@ -172,10 +172,16 @@ class _Handler(BaseHTTPRequestHandler):
         """Stay quiet."""
 
     def _reply(
-        self, status: int, body: object = b"", content_type: str = "application/json"
+        self,
+        status: int,
+        body: object = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Request-Path", self.path)
@@ -208,6 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(200, {"email": "alice@example.com"})
             else:
                 self._reply(401, {"error": "no token"})
+        elif route == "/session":
+            self._reply(200, {"ok": True}, headers={"Set-Cookie": "session=sess-42; Path=/"})
         elif route == "/logout":
             self._reply(204)
         elif route == "/slow":

@@ -107,3 +107,19 @@ def test_the_console_script_runs_as_a_process(tmp_path: Path) -> None:
         )
     assert done.returncode == 1, done.stderr
     assert "FAIL  broken" in done.stdout
+
+
+def test_a_bad_log_level_or_exporter_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--log-level takes DEBUG..ERROR (any case); an unsupported exporter exits 2 with a line."""
+    path = write(tmp_path / "ok.yml", 'checks: [{name: a, url: "http://127.0.0.1:9/"}]\n')
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "--log-level", "foo", str(path)])
+    assert stopped.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    assert main(["run", "--log-level", "info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("synthetic-monitor: OTEL_TRACES_EXPORTER='zipkin'")
+    assert "Traceback" not in err

@@ -356,3 +356,25 @@ journeys:
     assert seen[0].body == b"user=alice"
     assert seen[1].path == "/ok?q=alice"
     assert seen[2].body == b"hello alice"
+
+
+def test_cleanup_sends_the_cookies_the_attempt_collected(tmp_path: Path) -> None:
+    """A session cookie set by a step goes with the cleanup logout, as a browser would."""
+    text = """
+journeys:
+  - name: session
+    steps:
+      - name: open
+        url: "{base}/session"
+        conditions: ["[STATUS] == 200"]
+    cleanup:
+      - name: logout
+        method: POST
+        url: "{base}/logout"
+        conditions: ["[STATUS] == 204"]
+"""
+    with target() as server:
+        result = run(journey(tmp_path, text.format(base=server.url)))
+        seen = {s.path: s.headers for s in server.seen}
+    assert result.success, result.failure_reason()
+    assert seen["/logout"].get("cookie") == "session=sess-42"

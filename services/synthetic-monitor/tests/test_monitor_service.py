@@ -12,7 +12,7 @@ from synthetic_monitor.logs import capture_json_logs
 from synthetic_monitor.metrics import MonitorMetrics
 from synthetic_monitor.runner import JourneyRunner
 from synthetic_monitor.service import Monitor
-from synthetic_monitor.storage import MemoryStore
+from synthetic_monitor.storage import MemoryStore, RunRecord
 
 
 def monitor(directory: Path, registry: CollectorRegistry, poll: float = 0.0) -> Monitor:
@@ -57,22 +57,25 @@ def test_history_survives_a_reload(tmp_path: Path, registry: CollectorRegistry) 
         service = monitor(tmp_path, registry)
         service.load_initial()
 
-        async def scenario() -> int:
+        async def scenario() -> tuple[set[RunRecord], set[RunRecord]]:
             await service.start()
             await asyncio.sleep(0.4)
+            before = set(await service.store.recent_runs("one", 100))
             write(
                 tmp_path / "a.yml",
                 f"checks: [{{name: one, url: '{server.url}/json', interval: 0.1}}]",
             )
-            service.reload()
+            assert service.reload() is True
             await asyncio.sleep(0.3)
-            runs = len(await service.store.recent_runs("one", 100))
+            after = set(await service.store.recent_runs("one", 100))
             await service.stop(1.0)
-            return runs
+            return before, after
 
-        runs = asyncio.run(scenario())
+        before, after = asyncio.run(scenario())
         paths = {seen.path for seen in server.seen}
-    assert runs >= 4
+    assert len(before) >= 2
+    assert before <= after, "runs recorded before the reload are gone after it"
+    assert len(after) > len(before)
     assert paths == {"/ok", "/json"}
 
 

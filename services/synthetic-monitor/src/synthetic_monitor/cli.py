@@ -47,7 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--journey", action="append", default=[], help="run only this journey (repeatable)"
     )
-    run.add_argument("--log-level", default="WARNING", help="JSON logs on stderr from this level")
+    run.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="JSON logs on stderr from this level",
+    )
     check = commands.add_parser("check", help="validate journey files; exit 2 on any error")
     check.add_argument("paths", nargs="+", type=Path, help="journey files or directories")
     return parser
@@ -83,7 +89,11 @@ async def _run_all(paths: Sequence[Path], only: Sequence[str]) -> list[RunResult
             )
             return EXIT_CONFIG
         journeys = [j for j in journeys if j.name in only]
-    provider = setup_tracing("synthetic-monitor", "ci")
+    try:
+        provider = setup_tracing("synthetic-monitor", "ci")
+    except ValueError as error:  # an unsupported OTEL_* exporter setting
+        print(f"synthetic-monitor: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     runner = JourneyRunner(provider)
     try:
         return list(await asyncio.gather(*(runner.run(j) for j in journeys)))
@@ -118,13 +128,17 @@ def serve(settings: MonitorSettings) -> int:
     from synthetic_monitor.storage import create_store  # noqa: PLC0415
     from synthetic_monitor.web import create_app  # noqa: PLC0415
 
-    log_export = setup_logs(settings.service_name, settings.environment)
+    try:
+        log_export = setup_logs(settings.service_name, settings.environment)
+        provider = setup_tracing(settings.service_name, settings.environment)
+    except ValueError as error:  # an unsupported OTEL_* exporter setting
+        print(f"synthetic-monitor: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging(
         settings.service_name,
         settings.log_level,
         extra_handlers=[log_export.handler] if log_export is not None else [],
     )
-    provider = setup_tracing(settings.service_name, settings.environment)
     registry = CollectorRegistry()
     metrics = MonitorMetrics(registry)
     monitor = Monitor(

@@ -162,8 +162,13 @@ class JourneyRunner:
         for attempt in range(1, attempts + 1):
             values: dict[str, object] = dict(journey.variables)
             values.update({f"secrets.{name}": value for name, value in secrets.items()})
-            steps, ok = await self._attempt(journey, attempt, values, trace_id)
-            steps += await self._cleanup(journey, attempt, values, trace_id)
+            # One context per attempt: cleanup (a logout) sends the attempt's cookies.
+            shared = StepContext(values=values, timeout=journey.timeout, user_agent=_USER_AGENT)
+            try:
+                steps, ok = await self._attempt(journey, attempt, values, shared, trace_id)
+                steps += await self._cleanup(journey, attempt, values, shared, trace_id)
+            finally:
+                await shared.aclose()
             if attempt == 1:
                 first_success = ok
             if ok:
@@ -174,71 +179,69 @@ class JourneyRunner:
         return finish(False, attempts, first_success, steps)
 
     async def _attempt(
-        self, journey: Journey, attempt: int, values: dict[str, object], trace_id: str
+        self,
+        journey: Journey,
+        attempt: int,
+        values: dict[str, object],
+        shared: StepContext,
+        trace_id: str,
     ) -> tuple[list[StepResult], bool]:
         results: list[StepResult] = []
-        shared = StepContext(values=values, timeout=journey.timeout, user_agent=_USER_AGENT)
         deadline = time.monotonic() + journey.timeout
-        try:
-            for index, step in enumerate(journey.steps):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    results += self._skipped(
-                        journey.steps[index:], attempt, "the journey timed out"
-                    )
-                    return results, False
-                result = await self._step(
-                    journey,
-                    step,
-                    attempt=attempt,
-                    values=values,
-                    shared=shared,
-                    budget=remaining,
-                    trace_id=trace_id,
+        for index, step in enumerate(journey.steps):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                results += self._skipped(journey.steps[index:], attempt, "the journey timed out")
+                return results, False
+            result = await self._step(
+                journey,
+                step,
+                attempt=attempt,
+                values=values,
+                shared=shared,
+                budget=remaining,
+                trace_id=trace_id,
+            )
+            results.append(result)
+            if not result.success:
+                results += self._skipped(
+                    journey.steps[index + 1 :], attempt, f"step {step.name!r} failed"
                 )
-                results.append(result)
-                if not result.success:
-                    results += self._skipped(
-                        journey.steps[index + 1 :], attempt, f"step {step.name!r} failed"
-                    )
-                    return results, False
-        finally:
-            await shared.aclose()
+                return results, False
         return results, True
 
     async def _cleanup(
-        self, journey: Journey, attempt: int, values: dict[str, object], trace_id: str
+        self,
+        journey: Journey,
+        attempt: int,
+        values: dict[str, object],
+        shared: StepContext,
+        trace_id: str,
     ) -> list[StepResult]:
         results: list[StepResult] = []
-        if not journey.cleanup:
-            return results
-        shared = StepContext(values=values, timeout=journey.timeout, user_agent=_USER_AGENT)
         deadline = time.monotonic() + journey.timeout
-        try:
-            for step in journey.cleanup:
-                missing = sorted(n for n in step.references() if n not in values)
-                remaining = deadline - time.monotonic()
-                if missing or remaining <= 0:
-                    reason = (
-                        f"needs {', '.join(missing)}, which no step extracted"
-                        if missing
-                        else "the cleanup budget ran out"
-                    )
-                    results += self._skipped([step], attempt, reason, cleanup=True)
-                    continue
-                result = await self._step(
-                    journey,
-                    step,
-                    attempt=attempt,
-                    values=values,
-                    shared=shared,
-                    budget=remaining,
-                    trace_id=trace_id,
-                    cleanup=True,
+        for step in journey.cleanup:
+            missing = sorted(n for n in step.references() if n not in values)
+            remaining = deadline - time.monotonic()
+            if missing or remaining <= 0:
+                reason = (
+                    f"needs {', '.join(missing)}, which no step extracted"
+                    if missing
+                    else "the cleanup budget ran out"
                 )
-                results.append(result)
-        finally:
-            await shared.aclose()
+                results += self._skipped([step], attempt, reason, cleanup=True)
+                continue
+            result = await self._step(
+                journey,
+                step,
+                attempt=attempt,
+                values=values,
+                shared=shared,
+                budget=remaining,
+                trace_id=trace_id,
+                cleanup=True,
+            )
+            results.append(result)
         return results
 
     def _skipped(
