@@ -41,7 +41,11 @@ def _schema_drift(connection: Connection, service: str) -> list[object]:
 async def _migrate_and_compare(url: str, service: str) -> tuple[str, list[object], str | None]:
     db = Database(url)
     try:
-        result = await migrate(db, service)
+        registry = CollectorRegistry()
+        result = await migrate(db, service, metrics=MigrationMetrics(registry))
+        assert result.lock_wait_seconds >= 0
+        gauge = registry.get_sample_value("db_migration_lock_wait_seconds")
+        assert gauge == result.lock_wait_seconds
         async with db.engine.connect() as conn:
             drift = await conn.run_sync(_schema_drift, service)
             revision = await conn.run_sync(current_revision, service)
@@ -73,7 +77,6 @@ def test_startup_metrics_and_audit_of_the_migration(
     shop = make_shop()
     assert registry.get_sample_value("db_migrations_total", {"outcome": "applied"}) == 1.0
     assert (registry.get_sample_value("db_migration_duration_seconds") or 0) > 0
-    assert registry.get_sample_value("db_migration_lock_wait_seconds") is not None
     assert (registry.get_sample_value("app_startup_duration_seconds") or 0) > 0
     audit: AuditLog = shop.app.state.audit  # type: ignore[attr-defined]
     actions = [r["action"] for r in asyncio.run(_records(audit))]
@@ -247,5 +250,60 @@ def test_retention_prune_exports_and_restores_verified(tmp_path: Path) -> None:
 def test_retention_prune_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     """On Postgres the prune passes the append-only trigger (and only the prune does)."""
     export = tmp_path / "audit-old.jsonl"
-    pruned, restored, _ = asyncio.run(_retention_round_trip(_async_url(postgres_url), export))
+    url = _async_url(postgres_url)
+    pruned, restored, _ = asyncio.run(_retention_round_trip(url, export))
     assert (pruned, restored) == (4, 4)
+
+    async def plain_delete() -> None:
+        db = Database(url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(text("DELETE FROM audit_log"))
+        finally:
+            await db.close()
+
+    with pytest.raises(Exception, match="append-only: DELETE refused"):
+        asyncio.run(plain_delete())
+
+
+def test_restore_of_a_mismatched_export_is_refused(tmp_path: Path) -> None:
+    """An export that overlaps the log, or does not chain into it, is refused; nothing stored."""
+    other_url = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
+    export = tmp_path / "other.jsonl"
+
+    async def run() -> tuple[list[int], list[int]]:
+        other = await _fill(other_url, 3)
+        try:
+            await other.export(export, before=datetime.now(UTC) + timedelta(days=1))
+        finally:
+            await other.db.close()
+        audit = await _fill(url, 5)
+        try:
+            with pytest.raises(ValueError, match=r"overlap the audit log \(record 1 already"):
+                await audit.restore(export)
+            overlapped = [int(r["id"]) for r in await audit.records()]
+            # As if ids 1..3 were pruned: the file's ids fit, but its hashes are another log's.
+            async with audit.db.engine.begin() as conn:
+                await conn.execute(text("DROP TRIGGER audit_log_append_only"))
+                await conn.execute(text("DELETE FROM audit_log WHERE id <= 3"))
+            with pytest.raises(ValueError, match="does not chain into the audit log: record 4"):
+                await audit.restore(export)
+            return overlapped, [int(r["id"]) for r in await audit.records()]
+        finally:
+            await audit.db.close()
+
+    overlapped, mismatched = asyncio.run(run())
+    assert overlapped == [1, 2, 3, 4, 5]
+    assert mismatched == [4, 5]
+
+
+def test_malformed_export_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A broken export line is reported with the file and line number, not a traceback."""
+    export = tmp_path / "bad.jsonl"
+    export.write_text('{"id": 1, "at": "2020-01-01T00:00:00"}\n', encoding="utf-8")
+    assert cli_main(["audit", "verify", "--file", str(export)]) == 2
+    assert f"{export}:1: missing field(s) category" in capsys.readouterr().err
+    export.write_text("\n{not json\n", encoding="utf-8")
+    assert cli_main(["audit", "verify", "--file", str(export)]) == 2
+    assert f"{export}:2: not valid JSON" in capsys.readouterr().err

@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
 from lookout_demo import __version__
 from lookout_demo.settings import (
     CommonSettings,
@@ -31,7 +34,6 @@ from lookout_demo.settings import (
     ShopSettings,
     load_settings,
 )
-from lookout_demo.storage.audit import Verification
 
 if TYPE_CHECKING:  # imported late at run time: prometheus-client must not load before the env
     from lookout_demo.storage.audit import Verification
@@ -121,12 +123,28 @@ def _report(result: Verification, where: str) -> int:
     return 1
 
 
+def _masked_url(args: argparse.Namespace) -> str:
+    """Return the audit commands' database URL with any password masked."""
+    url = args.database_url or load_settings(CommonSettings).database_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run it."""
     args = _parser().parse_args(argv)
     if args.command == "audit":
         try:
             return asyncio.run(_audit(args))
+        except DBAPIError as exc:
+            print(
+                f"lookout-demo audit: cannot read the audit log at {_masked_url(args)}: "
+                f"{exc.orig or exc}; has the service run its migrations?",
+                file=sys.stderr,
+            )
+            return 2
         except (SettingsError, RuntimeError, OSError, ValueError) as exc:
             print(f"lookout-demo audit: {exc}", file=sys.stderr)
             return 2

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -267,22 +267,79 @@ class AuditLog:
         return exported.checked
 
     async def restore(self, path: Path) -> int:
-        """Insert exported records back (ids kept) after verifying the file; return the count."""
+        """Insert exported records back (ids kept); return the count.
+
+        The file must verify on its own, its ids must not overlap the log's, and the log's
+        first record must chain onto the file's last; otherwise ValueError and nothing is
+        inserted (on Postgres the append-only trigger would make a wrong restore permanent).
+        """
         rows = read_export(path)
         check = verify_chain(rows)
         if not check.ok:
             msg = f"{path}: record {check.first_broken_id} does not verify ({check.reason})"
             raise RuntimeError(msg)
+        if not rows:
+            return 0
+        first_id, last_id = rows[0]["id"], rows[-1]["id"]
         async with self.db.engine.connect() as conn:
-            await self._lock(conn)
+            await self._lock(
+                conn
+            )  # checks and insert in one transaction; a refusal inserts nothing
+            overlap = (
+                await conn.execute(
+                    select(AuditRecord.id)
+                    .where(AuditRecord.id.between(first_id, last_id))
+                    .order_by(AuditRecord.id)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if overlap is not None:
+                msg = (
+                    f"{path}: records {first_id}..{last_id} overlap the audit log "
+                    f"(record {overlap} already exists); nothing was restored"
+                )
+                raise ValueError(msg)
+            following = (
+                await conn.execute(
+                    select(AuditRecord.id, AuditRecord.prev_hash).order_by(AuditRecord.id).limit(1)
+                )
+            ).one_or_none()
+            if following is not None and following.prev_hash != rows[-1]["hash"]:
+                msg = (
+                    f"{path}: does not chain into the audit log: record {following.id} has "
+                    f"prev_hash {following.prev_hash[:12]}..., the file's last record "
+                    f"{last_id} has hash {rows[-1]['hash'][:12]}...; nothing was restored"
+                )
+                raise ValueError(msg)
             await conn.execute(insert(AuditRecord), rows)
             await conn.commit()
         return len(rows)
 
 
+_EXPORT_FIELDS = ("id", "at", "category", "action", "actor", "details", "prev_hash", "hash")
+
+
 def read_export(path: Path) -> list[dict[str, Any]]:
-    """Read an export file's records, in order."""
-    rows: Sequence[dict[str, Any]] = [
-        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line
-    ]
-    return [_as_row(row) for row in rows]
+    """Read an export file's records, in order; ValueError names the file and line at fault."""
+    rows: list[dict[str, Any]] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            msg = f"{path}:{lineno}: not valid JSON ({exc.msg})"
+            raise ValueError(msg) from None
+        if not isinstance(row, dict):
+            msg = f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
+            raise ValueError(msg)
+        missing = [field for field in _EXPORT_FIELDS if field not in row]
+        if missing:
+            msg = f"{path}:{lineno}: missing field(s) {', '.join(missing)}"
+            raise ValueError(msg)
+        try:
+            rows.append(_as_row(row))
+        except (TypeError, ValueError) as exc:
+            msg = f"{path}:{lineno}: bad 'at' timestamp ({exc})"
+            raise ValueError(msg) from None
+    return rows
