@@ -217,6 +217,7 @@ def test_shutdown_returns_unfinished_deliveries_to_the_queue(tmp_path: Path) -> 
                 store(tmp_path).delivery_counts() != {"inflight": 1} and time.monotonic() < deadline
             ):
                 time.sleep(0.02)
+            assert store(tmp_path).delivery_counts() == {"inflight": 1}
         release.set()
     assert store(tmp_path).delivery_counts() == {"pending": 1}
 
@@ -237,4 +238,5 @@ def test_in_flight_delivery_finishes_on_shutdown(tmp_path: Path) -> None:
                 store(tmp_path).delivery_counts() != {"inflight": 1} and time.monotonic() < deadline
             ):
                 time.sleep(0.02)
+            assert store(tmp_path).delivery_counts() == {"inflight": 1}
     assert store(tmp_path).delivery_counts() == {"delivered": 1}

@@ -204,8 +204,10 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
             return _error(503, "shutting down")
         try:
             await asyncio.wait_for(asyncio.to_thread(store.ping), 2.0)
-        except (StoreUnavailableError, TimeoutError) as error:
-            return _error(503, f"store unavailable: {error}")
+        except StoreUnavailableError as error:
+            return _error(503, str(error))
+        except TimeoutError:
+            return _error(503, "the store is unavailable: no answer within 2 s")
         return JSONResponse({"status": "ok"})
 
     @app.get("/api/v1/dead-letters")

@@ -219,9 +219,12 @@ def _expand(value: Any, path: tuple[Any, ...], fail: Any) -> Any:
         if reference.startswith("file:"):
             secret_path = Path(reference[len("file:") :])
             try:
-                return secret_path.read_text(encoding="utf-8").strip()
+                secret = secret_path.read_text(encoding="utf-8").strip()
             except OSError as error:
                 fail(path, f"cannot read {secret_path} ({error.strerror})")
+            if not secret:
+                fail(path, f"{secret_path} is empty; it must hold the secret")
+            return secret
         if reference not in os.environ:
             fail(path, f"environment variable {reference} is not set")
         return os.environ[reference]
