@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,22 +14,20 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from demo_support import (
-    IN_CI,
     PG_HOST,
     PG_PORT,
     REDIS_HOST,
     REDIS_PORT,
-    Bugsink,
     ShopFactory,
     Spans,
     ThreadedServer,
     payments_settings,
-    require_bugsink,
     require_service,
     shop_settings,
 )
 from lookout_demo.payments.app import create_app as create_payments_app
 from lookout_demo.shop.app import create_app as create_shop_app
+from stack_support.bugsink import Bugsink, bugsink_server
 
 
 @pytest.fixture
@@ -139,15 +136,5 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def bugsink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bugsink]:
     """Run the real Bugsink (PyPI, SQLite) on loopback once per session, a project per service."""
-    require_bugsink()
-    server = Bugsink(tmp_path_factory.mktemp("bugsink"))
-    try:
-        server.start()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        server.stop()
-        message = f"Bugsink could not start: {exc}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    yield server
-    server.stop()
+    with bugsink_server(tmp_path_factory.mktemp("bugsink")) as server:
+        yield server

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from demo_support import Bugsink, ShopFactory, Spans, error_tracking
+from demo_support import ShopFactory, Spans, error_tracking
 from lookout_demo import __version__
 from lookout_demo.telemetry.errortracking import release_name
+from stack_support.bugsink import Bugsink
 
 pytestmark = pytest.mark.integration
 
