@@ -33,7 +33,10 @@ class LoadedSlos:
 
 
 def _index(
-    node: yaml.Node, path: Path_, lines: dict[Path_, int], duplicates: list[tuple[Path_, str]]
+    node: yaml.Node,
+    path: Path_,
+    lines: dict[Path_, int],
+    duplicates: list[tuple[Path_, int, str]],
 ) -> None:
     """Record the line of every mapping key and sequence item under ``path``."""
     lines.setdefault(path, node.start_mark.line + 1)
@@ -43,7 +46,11 @@ def _index(
             if (*path, key) in lines:
                 first = lines[(*path, key)]
                 duplicates.append(
-                    ((*path, key), f"duplicate key (first at line {first}); keep one")
+                    (
+                        (*path, key),
+                        key_node.start_mark.line + 1,
+                        f"duplicate key (first at line {first}); keep one",
+                    )
                 )
                 continue
             lines[(*path, key)] = key_node.start_mark.line + 1
@@ -97,14 +104,17 @@ def parse_slos(text: str, source: str = "slo/slos.yaml") -> LoadedSlos:
             [SloConfigError(f"not valid YAML: {problem}", file=source, line=line)]
         ) from None
     lines: dict[Path_, int] = {}
-    duplicates: list[tuple[Path_, str]] = []
+    duplicates: list[tuple[Path_, int, str]] = []
     if root is not None:
         _index(root, (), lines, duplicates)
 
     def located(loc: Path_, message: str) -> SloConfigError:
         return SloConfigError(message, file=source, line=_line_of(lines, loc), field=_field(loc))
 
-    errors = [located(loc, message) for loc, message in duplicates]
+    errors = [
+        SloConfigError(message, file=source, line=line, field=_field(loc))
+        for loc, line, message in duplicates
+    ]
     if not isinstance(data, dict):
         msg = "the file must be a mapping with window, alerts, indicators and services"
         raise SloConfigErrors([*errors, SloConfigError(msg, file=source, line=1)])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lookout_stack.slo.promql import (
     Selector,
@@ -105,6 +105,18 @@ class Indicator(_Strict):
     total: SelectorText | None = None
     histogram: SelectorText | None = None
 
+    @field_validator("histogram")
+    @classmethod
+    def _histogram_base_name(cls, value: str | None) -> str | None:
+        metric = parse_selector(value).metric if value is not None else ""
+        if metric.endswith(("_bucket", "_count", "_sum")):
+            msg = (
+                f"name the histogram without its suffix ({metric.rsplit('_', 1)[0]}); "
+                "the generator reads its _bucket and _count series"
+            )
+            raise ValueError(msg)
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> Indicator:
         ratio = self.errors is not None or self.total is not None
@@ -114,14 +126,6 @@ class Indicator(_Strict):
         if self.histogram is None and (self.errors is None or self.total is None):
             msg = "give errors and total (a ratio of counters) or histogram (a latency histogram)"
             raise ValueError(msg)
-        if self.histogram is not None:
-            metric = parse_selector(self.histogram).metric
-            if metric.endswith(("_bucket", "_count", "_sum")):
-                msg = (
-                    f"name the histogram without its suffix ({metric.rsplit('_', 1)[0]}); "
-                    "the generator reads its _bucket and _count series"
-                )
-                raise ValueError(msg)
         return self
 
     @property
