@@ -11,12 +11,19 @@ latency histogram gets its ``_count`` and the threshold's ``_bucket``). Scenario
 every SLO at once, at burn rates placed from the alert policy:
 
 - fast burn: 1.25 x the highest page burn rate for an hour, then none; pages (and opens the
-  ticket, which Alertmanager mutes), and stops paging 10 minutes after the errors stop
-  although the long window still burns above the threshold (the short window's job);
+  ticket, which Alertmanager mutes), and has stopped paging once every short window is clean
+  although a long window still burns above its rate (the short window's job);
 - slow burn: between the ticket and the page burn rates; opens the ticket, does not page;
+- each pair alone: a burn 10% above the pair's rate (below the next higher rate) fires the
+  alert through that pair only; pairs with lower rates are kept quiet by a clean history that
+  dilutes their longer windows, and 10% below the rate it stays quiet. A pair that needs
+  more than ``_ISOLATION_LIMIT`` minutes of data for that (the workbook's 3x over 1d and 2h
+  ticket: under constant traffic it never fires without the 1x over 3d and 6h pair) is named
+  in a comment instead;
 - just below the budget: 0.9 x the lowest ticket burn rate; quiet, and every recorded
   series checked (objective, budget, event rates, ratios and burn rates over each window,
-  budget remaining).
+  budget remaining);
+- no bad event at all (the series does not exist): every ratio is 0, not absent.
 
 promtool 2.42 compares sample values exactly, so recorded values are compared after
 ``round(x, 0.000001)``.
@@ -39,12 +46,13 @@ from lookout_stack.slo.promql import (
 from lookout_stack.slo.rules import (
     ALERT_NAMES,
     BASE_WINDOW,
+    RAW_WINDOW_MAX_SECONDS,
     SEVERITIES,
     AnnotationValues,
     alert_annotations,
     windows,
 )
-from lookout_stack.slo.yaml_text import block, key_value, scalar
+from lookout_stack.slo.yaml_text import block, comment, key_value, scalar
 
 __all__ = ["Scenario", "render_tests", "scenarios"]
 
@@ -54,18 +62,29 @@ _ROUND = Decimal("0.000001")
 #: The fast scenario burns at this factor of the highest page burn rate, for this long.
 _FAST_FACTOR = Decimal("1.25")
 _FAST_MINUTES = 60
+#: Longest test, in minutes of data (promtool runs every rule each minute; 2 days take 25 s).
+_ISOLATION_LIMIT = 8 * 60
 _WIDTH = 100
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """Burn rates over time for every SLO, and what must fire when."""
+    """One SLO's events over time: phases of (burn rate, minutes), 0 meaning no bad event."""
 
     name: str
-    burn_rate: Decimal
-    #: Minutes at ``burn_rate``; then clean until the series end.
-    burn_minutes: int
-    total_minutes: int
+    phases: tuple[tuple[Decimal, int], ...]
+    #: No bad event at all: the series of bad events does not exist (ratio 0, not absent).
+    errorless: bool = False
+
+    @property
+    def total_minutes(self) -> int:
+        """Return the minutes of data (the series hold one more sample, at minute 0)."""
+        return sum(minutes for _, minutes in self.phases)
+
+    @property
+    def burn_rate(self) -> Decimal:
+        """Return the burn rate of the last phase with bad events (0 if none)."""
+        return next((burn for burn, _ in reversed(self.phases) if burn), Decimal(0))
 
 
 def scenarios(loaded: LoadedSlos, slo: Slo) -> dict[str, Scenario]:
@@ -87,9 +106,12 @@ def scenarios(loaded: LoadedSlos, slo: Slo) -> dict[str, Scenario]:
     slow = (max(below_page) + min(pages)) / 2
     quiet = min(tickets) * Decimal("0.9")
     return {
-        "fast": Scenario("fast", _exact(fast), _FAST_MINUTES, _fast_stop(loaded)),
-        "slow": Scenario("slow", _exact(slow), 120, 120),
-        "quiet": Scenario("quiet", _exact(quiet), 180, 180),
+        "fast": Scenario(
+            "fast",
+            ((_exact(fast), _FAST_MINUTES), (Decimal(0), _fast_stop(loaded) - _FAST_MINUTES)),
+        ),
+        "slow": Scenario("slow", ((_exact(slow), 30),)),
+        "quiet": Scenario("quiet", ((_exact(quiet), 30),)),
     }
 
 
@@ -194,11 +216,9 @@ def _num(value: Decimal) -> str:
 
 def _input_series(slo: Slo, scenario: Scenario) -> list[tuple[str, str]]:
     """Return (series, values) for one SLO under one scenario."""
-    bad = scenario.burn_rate * slo.error_budget * EVENTS_PER_MINUTE
-    good = EVENTS_PER_MINUTE - bad
-    clean = scenario.total_minutes - scenario.burn_minutes
-    shape_bad = [(bad, scenario.burn_minutes)] + ([(Decimal(0), clean)] if clean else [])
-    shape_good = [(good, scenario.burn_minutes)] + ([(EVENTS_PER_MINUTE, clean)] if clean else [])
+    phases = scenario.phases
+    shape_bad = [(burn * slo.error_budget * EVENTS_PER_MINUTE, n) for burn, n in phases]
+    shape_good = [(EVENTS_PER_MINUTE - bad, n) for bad, n in shape_bad]
     shape_all = [(EVENTS_PER_MINUTE, scenario.total_minutes)]
     selectors = slo.selectors()
     if "histogram" in selectors:
@@ -210,11 +230,13 @@ def _input_series(slo: Slo, scenario: Scenario) -> list[tuple[str, str]]:
             (_series_text(f"{histogram.metric}_count", labels), _counter(shape_all)),
         ]
     errors, total = selectors["errors"], selectors["total"]
+    bad_series: list[tuple[str, str]] = []
     if errors.metric != total.metric:
-        return [
-            (_series_text(errors.metric, _labels(slo, "errors", [errors])), _counter(shape_bad)),
-            (_series_text(total.metric, _labels(slo, "total", [total])), _counter(shape_all)),
-        ]
+        if not scenario.errorless:
+            labels = _labels(slo, "errors", [errors])
+            bad_series = [(_series_text(errors.metric, labels), _counter(shape_bad))]
+        labels = _labels(slo, "total", [total])
+        return [*bad_series, (_series_text(total.metric, labels), _counter(shape_all))]
     distinct = [m for m in errors.matchers if m not in total.matchers]
     if not distinct:
         msg = (
@@ -222,12 +244,11 @@ def _input_series(slo: Slo, scenario: Scenario) -> list[tuple[str, str]]:
             "could be good; add the matcher that marks a bad event"
         )
         raise SloConfigErrors([SloConfigError(msg, field=f"indicators.{slo.indicator_name}")])
-    bad_labels = _labels(slo, "errors", [errors, total])
+    if not scenario.errorless:
+        labels = _labels(slo, "errors", [errors, total])
+        bad_series = [(_series_text(errors.metric, labels), _counter(shape_bad))]
     good_labels = _labels(slo, "total", [total], refuse=distinct[0])
-    return [
-        (_series_text(errors.metric, bad_labels), _counter(shape_bad)),
-        (_series_text(total.metric, good_labels), _counter(shape_good)),
-    ]
+    return [*bad_series, (_series_text(total.metric, good_labels), _counter(shape_good))]
 
 
 # --- expectations ------------------------------------------------------------------------------
@@ -241,22 +262,12 @@ def _slo_labels(slo: Slo) -> str:
     return f'{{service="{slo.service}",slo="{slo.name}"}}'
 
 
-def _go_percent(value: Decimal) -> str:
-    """Render ``humanizePercentage`` as Prometheus does: Go's ``%.4g`` of value x 100."""
-    return f"{float(value * 100):.4g}%"
-
-
 def _expected_alerts(loaded: LoadedSlos, severity: str, burns: dict[Slo, Decimal]) -> list[str]:
-    """Return exp_alerts lines for every SLO burning at ``burns[slo]`` over all windows."""
+    """Return exp_alerts lines: every SLO firing, showing its long-window burn rate."""
     window = loaded.document.window
     lines: list[str] = []
     for slo, burn in burns.items():
-        values = AnnotationValues(
-            service=slo.service,
-            slo=slo.name,
-            burn_rate=f"{float(burn):.1f}",
-            remaining=_go_percent(1 - burn),
-        )
+        values = AnnotationValues(service=slo.service, slo=slo.name, burn_rate=f"{float(burn):.1f}")
         texts = alert_annotations(severity, loaded.document.alerts, window, values)
         lines += [
             "          - exp_labels:",
@@ -271,6 +282,11 @@ def _expected_alerts(loaded: LoadedSlos, severity: str, burns: dict[Slo, Decimal
             f"              dashboard: {scalar(texts['dashboard'])}",
         ]
     return lines
+
+
+def _firing(chosen: dict[Slo, Scenario]) -> dict[Slo, Decimal]:
+    """Return each SLO's long-window burn rate when that window saw only the last burn."""
+    return {slo: scenario.burn_rate for slo, scenario in chosen.items()}
 
 
 def _alert_case(
@@ -304,23 +320,27 @@ def _expr_case(eval_time: str, expr: str, samples: list[tuple[str, str]]) -> lis
     return lines
 
 
-def _test_group(loaded: LoadedSlos, key: str, name: str) -> tuple[list[str], dict[Slo, Decimal]]:
-    """Return a test's head and input series, and each SLO's burn rate in the scenario."""
-    chosen = {slo: scenarios(loaded, slo)[key] for slo in loaded.slos}
+def _test_group(name: str, chosen: dict[Slo, Scenario]) -> list[str]:
+    """Return a test's head and its input series, each SLO's commented."""
     lines = [f"  - name: {scalar(name)}", "    interval: 1m", "    input_series:"]
     for slo, scenario in chosen.items():
-        bad = scenario.burn_rate * slo.error_budget * EVENTS_PER_MINUTE
-        then = scenario.total_minutes > scenario.burn_minutes
-        lines.append(
-            f"      # {slo.service} {slo.name}: burn rate {_num(scenario.burn_rate)}, "
-            f"{_num(bad)} bad of {_num(EVENTS_PER_MINUTE)} events a minute for "
-            f"{scenario.burn_minutes}m"
-            + (f", then none until {scenario.total_minutes}m" if then else "")
-        )
+        parts = []
+        for burn, minutes in scenario.phases:
+            if scenario.errorless:
+                parts.append(f"no bad event (no such series) for {minutes}m")
+            elif not burn:
+                parts.append(f"no bad event for {minutes}m")
+            else:
+                bad = burn * slo.error_budget * EVENTS_PER_MINUTE
+                parts.append(
+                    f"burn rate {_num(burn)}: {_num(bad)} bad of {_num(EVENTS_PER_MINUTE)} "
+                    f"events a minute for {minutes}m"
+                )
+        lines += comment(f"{slo.service} {slo.name}: " + ", then ".join(parts), 6, _WIDTH)
         for series, values in _input_series(slo, scenario):
             lines += key_value("series", series, 6, item=True)
             lines += key_value("values", values, 8)
-    return lines, {slo: scenario.burn_rate for slo, scenario in chosen.items()}
+    return lines
 
 
 def _rounded_case(eval_time: str, series: str, values: dict[Slo, Decimal]) -> list[str]:
@@ -347,22 +367,27 @@ def _clean_minutes(loaded: LoadedSlos, burn: Decimal) -> int:
     return -(-(needed + 1) // 5) * 5
 
 
+def _chosen(loaded: LoadedSlos, key: str) -> dict[Slo, Scenario]:
+    return {slo: scenarios(loaded, slo)[key] for slo in loaded.slos}
+
+
 def _fast(loaded: LoadedSlos) -> list[str]:
-    lines, burns = _test_group(loaded, "fast", "a fast burn pages, and stops paging once it stops")
-    burn_minutes = scenarios(loaded, loaded.slos[0])["fast"].burn_minutes
+    chosen = _chosen(loaded, "fast")
+    lines = _test_group("a fast burn pages, and stops paging once it stops", chosen)
+    burn_minutes = _FAST_MINUTES
     stopped = _fast_stop(loaded)
     lines += [
         "    alert_rule_test:",
         *_alert_case(
             "10m",
             "page",
-            _expected_alerts(loaded, "page", burns),
+            _expected_alerts(loaded, "page", _firing(chosen)),
             "Every window burns above the page rate: every SLO pages.",
         ),
         *_alert_case(
             "10m",
             "ticket",
-            _expected_alerts(loaded, "ticket", burns),
+            _expected_alerts(loaded, "ticket", _firing(chosen)),
             "The ticket fires too; Alertmanager mutes it while the page fires (inhibit_rules).",
         ),
         *_alert_case(
@@ -373,6 +398,7 @@ def _fast(loaded: LoadedSlos) -> list[str]:
             "below its burn rate: the page has resolved...",
         ),
     ]
+    burns = {slo: scenario.burn_rate for slo, scenario in chosen.items()}
     # ... although a long window still burns above its rate: the short window's doing.
     for row in loaded.document.alerts.page:
         long = _window_minutes(row.long_window)
@@ -402,15 +428,15 @@ def _fast(loaded: LoadedSlos) -> list[str]:
 
 
 def _slow(loaded: LoadedSlos) -> list[str]:
-    lines, burns = _test_group(loaded, "slow", "a slow burn opens a ticket and does not page")
-    minutes = scenarios(loaded, loaded.slos[0])["slow"].burn_minutes
+    chosen = _chosen(loaded, "slow")
+    minutes = next(iter(chosen.values())).total_minutes
     return [
-        *lines,
+        *_test_group("a slow burn opens a ticket and does not page", chosen),
         "    alert_rule_test:",
         *_alert_case(
             f"{minutes}m",
             "ticket",
-            _expected_alerts(loaded, "ticket", burns),
+            _expected_alerts(loaded, "ticket", _firing(chosen)),
             "Above a ticket burn rate over both of its windows: every SLO opens a ticket.",
         ),
         *_alert_case(
@@ -419,15 +445,116 @@ def _slow(loaded: LoadedSlos) -> list[str]:
     ]
 
 
-def _quiet(loaded: LoadedSlos, recorded: list[str]) -> list[str]:
-    lines, burns = _test_group(
-        loaded, "quiet", "a service spending its budget a little slower than it lasts stays quiet"
+def _isolated(loaded: LoadedSlos, severity: str) -> list[list[str]]:
+    """Return tests where one pair of windows alone fires its alert, each pair in turn.
+
+    The burn sits between the pair's rate and the next higher one of the severity (so pairs
+    with higher rates stay quiet); pairs with lower rates are kept quiet by a clean history
+    that dilutes their longer long windows. Pairs that cannot be isolated that way, or only
+    with over ``_ISOLATION_LIMIT`` minutes of data, are named in a comment instead.
+    """
+    policy = loaded.document.alerts
+    rows = policy.page if severity == "page" else policy.ticket
+    tests: list[list[str]] = []
+    for index, row in enumerate(rows):
+        where = f"alerts.{severity}[{index}]"
+        pair = f"{_num(row.burn_rate)}x over {row.long_window} and {row.short_window}"
+        higher = [other.burn_rate for other in rows if other.burn_rate > row.burn_rate]
+        lower = [other for other in rows if other is not row and other.burn_rate <= row.burn_rate]
+        long = _window_minutes(row.long_window)
+        if any(_window_minutes(other.long_window) <= long for other in lower):
+            tests.append(
+                [
+                    f"  # {where} ({pair}): no test fires it alone (a pair with a lower "
+                    "rate has a long window as short)."
+                ]
+            )
+            continue
+        history = max((_window_minutes(other.long_window) for other in lower), default=0)
+        history = history - long + 10 if history else 0
+        burn_minutes = long if history else 30
+        if history + 2 * burn_minutes > _ISOLATION_LIMIT:
+            tests.append(
+                comment(
+                    f"{where} ({pair}) is not tested alone: it fires without the pair(s) with a "
+                    f"lower rate only after {history} minutes of traffic (constant traffic "
+                    "always fires those too); the scenarios above fire it together with them.",
+                    2,
+                    _WIDTH,
+                )
+            )
+            continue
+        burn = row.burn_rate * Decimal("1.1")
+        if higher and burn >= min(higher):
+            burn = (row.burn_rate + min(higher)) / 2
+        above, below = _exact(burn), _exact(row.burn_rate * Decimal("0.9"))
+        if history:
+            # Below the rate for a long window, then above it for another: one test, two checks.
+            phases: tuple[tuple[Decimal, int], ...] = (
+                (Decimal(0), history),
+                (below, burn_minutes),
+                (above, burn_minutes),
+            )
+        else:
+            # Below the lowest rate of the severity the quiet scenario already stays quiet.
+            phases = ((above, burn_minutes),)
+        chosen = {
+            slo: Scenario("alone", phases) for slo in loaded.slos if above < 1 / slo.error_budget
+        }
+        end = sum(minutes for _, minutes in phases)
+        lines = _test_group(f"{ALERT_NAMES[severity]}: the {pair} pair alone", chosen)
+        lines.append("    alert_rule_test:")
+        if history:
+            lines += _alert_case(
+                f"{history + burn_minutes}m",
+                severity,
+                [],
+                f"{_num(below)}x over the last {row.long_window} (after a clean history that "
+                "keeps the longer windows low): quiet...",
+            )
+        lines += _alert_case(
+            f"{end}m",
+            severity,
+            _expected_alerts(loaded, severity, _firing(chosen)),
+            f"{'... then ' if history else ''}{_num(above)}x over the last {row.long_window}: "
+            f"the {pair} pair alone fires.",
+        )
+        tests.append(lines)
+    return tests
+
+
+def _errorless(loaded: LoadedSlos) -> list[str]:
+    chosen = {
+        slo: Scenario("errorless", ((Decimal(0), 30),), errorless=True) for slo in loaded.slos
+    }
+    recorded = windows(loaded)
+    raw = [w for w in recorded if duration_seconds(w) <= RAW_WINDOW_MAX_SECONDS]
+    lines = [
+        *_test_group("a service without a single bad event has a ratio of 0, not none", chosen),
+        "    promql_expr_test:",
+        "      # The bad-event series does not exist: the ratios are 0 (`or vector(0)`).",
+    ]
+    for window in raw:
+        lines += _rounded_case(
+            "30m", f"slo:sli_error:ratio_rate{window}", dict.fromkeys(chosen, Decimal(0))
+        )
+    lines += _rounded_case(
+        "30m", f"slo:error_budget_remaining:ratio{recorded[-1]}", dict.fromkeys(chosen, Decimal(1))
     )
-    minutes = scenarios(loaded, loaded.slos[0])["quiet"].burn_minutes
+    return lines
+
+
+def _quiet(loaded: LoadedSlos, recorded: list[str]) -> list[str]:
+    chosen = _chosen(loaded, "quiet")
+    burns = {slo: scenario.burn_rate for slo, scenario in chosen.items()}
+    minutes = next(iter(chosen.values())).total_minutes
     at = f"{minutes}m"
     compliance = recorded[-1]
     per_second = EVENTS_PER_MINUTE / 60
-    lines += [
+    lines = [
+        *_test_group(
+            "a service spending its budget a little slower than it lasts stays quiet", chosen
+        ),
         "    alert_rule_test:",
         *_alert_case(at, "ticket", [], "Below the lowest ticket burn rate: no ticket..."),
         *_alert_case(at, "page", [], "... and no page."),
@@ -480,5 +607,13 @@ def render_tests(loaded: LoadedSlos) -> str:
         "",
         "tests:",
     ]
-    body = [*_fast(loaded), "", *_slow(loaded), "", *_quiet(loaded, recorded)]
+    blocks = [
+        _fast(loaded),
+        _slow(loaded),
+        *_isolated(loaded, "page"),
+        *_isolated(loaded, "ticket"),
+        _quiet(loaded, recorded),
+        _errorless(loaded),
+    ]
+    body = [line for lines in blocks for line in ["", *lines]][1:]
     return "\n".join([*header, *body]) + "\n"

@@ -219,31 +219,27 @@ class AnnotationValues:
     service: str = "{{ $labels.service }}"
     slo: str = "{{ $labels.slo }}"
     burn_rate: str = '{{ printf "%.1f" $value }}'
-    #: ``None``: the template that queries the budget left; else the rendered percentage.
-    remaining: str | None = None
 
 
 def alert_annotations(
     severity: str, policy: AlertPolicy, window: str, values: AnnotationValues
 ) -> dict[str, str]:
-    """Return an alert's annotations, as templates (default values) or as rendered text."""
+    """Return an alert's annotations, as templates (default values) or as rendered text.
+
+    The budget left is not in the text: a template query would read the long-window group's
+    latest evaluation, which lags the alert's by up to an interval (and in promtool by one
+    evaluation or none, in no fixed order), so its value could not be tested. It is one
+    click away: the dashboard link.
+    """
     name = ALERT_NAMES[severity]
     rows = policy.page if severity == "page" else policy.ticket
     verb = "Pages" if severity == "page" else "Opens a ticket"
     window_name = duration_name(duration_seconds(window))
-    if values.remaining is None:
-        remaining = (
-            f'{{{{ with printf "slo:error_budget_remaining:ratio{window_name}'
-            '{service=%q,slo=%q}" $labels.service $labels.slo | query }}'
-            "{{ . | first | value | humanizePercentage }}"
-            f" of the {window} budget is left.{{{{ end }}}}"
-        )
-    else:
-        remaining = f"{values.remaining} of the {window} budget is left."
     description = (
         f"{values.service}'s {values.slo} SLO spends its {window} error budget "
         f"{values.burn_rate} times as fast as the objective allows, over the long window and "
-        f"still over the short one. {verb} at {_policy_text(rows, window)}. {remaining}"
+        f"still over the short one. {verb} at {_policy_text(rows, window)}. The budget left "
+        f"(slo:error_budget_remaining:ratio{window_name}) is on the dashboard."
     )
     return {
         "summary": f"{values.service} {values.slo} SLO burns its error budget at "
