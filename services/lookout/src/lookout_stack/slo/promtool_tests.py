@@ -75,6 +75,12 @@ class Scenario:
     phases: tuple[tuple[Decimal, int], ...]
     #: No bad event at all: the series of bad events does not exist (ratio 0, not absent).
     errorless: bool = False
+    #: Valid events a minute in each phase (default: ``EVENTS_PER_MINUTE`` in all).
+    events: tuple[Decimal, ...] = ()
+
+    def events_per_minute(self) -> list[Decimal]:
+        """Return the valid events a minute of each phase."""
+        return list(self.events) or [EVENTS_PER_MINUTE] * len(self.phases)
 
     @property
     def total_minutes(self) -> int:
@@ -217,9 +223,15 @@ def _num(value: Decimal) -> str:
 def _input_series(slo: Slo, scenario: Scenario) -> list[tuple[str, str]]:
     """Return (series, values) for one SLO under one scenario."""
     phases = scenario.phases
-    shape_bad = [(burn * slo.error_budget * EVENTS_PER_MINUTE, n) for burn, n in phases]
-    shape_good = [(EVENTS_PER_MINUTE - bad, n) for bad, n in shape_bad]
-    shape_all = [(EVENTS_PER_MINUTE, scenario.total_minutes)]
+    events = scenario.events_per_minute()
+    shape_bad = [
+        (burn * slo.error_budget * per_minute, n)
+        for (burn, n), per_minute in zip(phases, events, strict=True)
+    ]
+    shape_good = [
+        (per_minute - bad, n) for (bad, n), per_minute in zip(shape_bad, events, strict=True)
+    ]
+    shape_all = [(per_minute, n) for (_, n), per_minute in zip(phases, events, strict=True)]
     selectors = slo.selectors()
     if "histogram" in selectors:
         histogram = selectors["histogram"]
@@ -325,15 +337,19 @@ def _test_group(name: str, chosen: dict[Slo, Scenario]) -> list[str]:
     lines = [f"  - name: {scalar(name)}", "    interval: 1m", "    input_series:"]
     for slo, scenario in chosen.items():
         parts = []
-        for burn, minutes in scenario.phases:
-            if scenario.errorless:
+        for (burn, minutes), per_minute in zip(
+            scenario.phases, scenario.events_per_minute(), strict=True
+        ):
+            if not per_minute:
+                parts.append(f"no event at all for {minutes}m")
+            elif scenario.errorless:
                 parts.append(f"no bad event (no such series) for {minutes}m")
             elif not burn:
-                parts.append(f"no bad event for {minutes}m")
+                parts.append(f"no bad event of {_num(per_minute)} a minute for {minutes}m")
             else:
-                bad = burn * slo.error_budget * EVENTS_PER_MINUTE
+                bad = burn * slo.error_budget * per_minute
                 parts.append(
-                    f"burn rate {_num(burn)}: {_num(bad)} bad of {_num(EVENTS_PER_MINUTE)} "
+                    f"burn rate {_num(burn)}: {_num(bad)} bad of {_num(per_minute)} "
                     f"events a minute for {minutes}m"
                 )
         lines += comment(f"{slo.service} {slo.name}: " + ", then ".join(parts), 6, _WIDTH)
@@ -544,6 +560,55 @@ def _errorless(loaded: LoadedSlos) -> list[str]:
     return lines
 
 
+def _weighted(loaded: LoadedSlos, recorded: list[str]) -> list[str]:
+    """Return a test that the long windows weigh each minute by its traffic.
+
+    Half the events fail during a quiet half hour (10 a minute), none during a busy one
+    (1000 a minute), then traffic stops so the values hold still. A day's ratio must be
+    150 bad in 30300 events (with the 5m rates' smear at the edges), not the mean of the
+    5m ratios (about a quarter).
+    """
+    chosen = {
+        slo: Scenario(
+            "weighted",
+            ((Decimal("0.5") / slo.error_budget, 30), (Decimal(0), 30), (Decimal(0), 10)),
+            events=(Decimal(10), EVENTS_PER_MINUTE, Decimal(0)),
+        )
+        for slo in loaded.slos
+    }
+    end = 70
+    expected = {slo: _long_ratio(slo, scenario, end) for slo, scenario in chosen.items()}
+    lines = [
+        *_test_group("a day's error ratio weighs each minute by its traffic", chosen),
+        "    promql_expr_test:",
+        "      # Bad over valid events, not the mean of the 5m ratios (rounded to 6 decimals).",
+    ]
+    for window in recorded:
+        if duration_seconds(window) > RAW_WINDOW_MAX_SECONDS:
+            lines += _rounded_case(f"{end}m", f"slo:sli_error:ratio_rate{window}", expected)
+    return lines
+
+
+def _long_ratio(slo: Slo, scenario: Scenario, minute: int) -> Decimal:
+    """Return a long window's error ratio as the rules compute it, exactly.
+
+    sum_over_time of the recorded 5m rates, one a minute here: a 5m rate at minute t is
+    (counter(t) - counter(t - 5)) / 300 s, from minute 1 on (the counters start at 0, so a
+    shorter window needs no extrapolation); the 300 s cancel out in the ratio.
+    """
+    bad, valid = [Decimal(0)], [Decimal(0)]
+    for (burn, minutes), per_minute in zip(
+        scenario.phases, scenario.events_per_minute(), strict=True
+    ):
+        for _ in range(minutes):
+            bad.append(bad[-1] + burn * slo.error_budget * per_minute)
+            valid.append(valid[-1] + per_minute)
+    window = range(1, minute + 1)
+    bad_sum = sum((bad[t] - bad[max(t - 5, 0)] for t in window), Decimal(0))
+    valid_sum = sum((valid[t] - valid[max(t - 5, 0)] for t in window), Decimal(0))
+    return bad_sum / valid_sum
+
+
 def _quiet(loaded: LoadedSlos, recorded: list[str]) -> list[str]:
     chosen = _chosen(loaded, "quiet")
     burns = {slo: scenario.burn_rate for slo, scenario in chosen.items()}
@@ -614,6 +679,7 @@ def render_tests(loaded: LoadedSlos) -> str:
         *_isolated(loaded, "ticket"),
         _quiet(loaded, recorded),
         _errorless(loaded),
+        _weighted(loaded, recorded),
     ]
     body = [line for lines in blocks for line in ["", *lines]][1:]
     return "\n".join([*header, *body]) + "\n"
