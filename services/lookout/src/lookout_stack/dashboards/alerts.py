@@ -55,6 +55,7 @@ def _alerts(dashboard: Dashboard, rules: Rules) -> Dashboard:
                     "{{severity}}",
                 ),
                 unit="none",
+                no_value="0",
                 steps=Steps(GREEN, ((1, RED),)),
                 span=8,
             )
@@ -65,6 +66,7 @@ def _alerts(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "Alerts whose condition holds but whose `for` has not elapsed yet.",
                 prom('count(ALERTS{alertstate="pending"})'),
                 unit="none",
+                no_value="0",
                 span=8,
             )
         )
@@ -74,6 +76,7 @@ def _alerts(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "The always-firing heartbeat: 1 means the alerting pipeline evaluates.",
                 prom('count(ALERTS{alertname="Watchdog", alertstate="firing"})'),
                 unit="none",
+                no_value="0",
                 steps=Steps(RED, ((1, GREEN),)),
                 span=8,
             )

@@ -72,7 +72,8 @@ def build(rules: Rules) -> Dashboard:
                 ),
                 unit="none",
                 steps=Steps(GREEN, ((1, RED),)),
-                links=[drill_link("Alerts & relay", "lookout-alerts", field=None)],
+                no_value="0",
+                links=[drill_link("Alerts & relay", "lookout-alerts", var=None)],
                 span=8,
                 height=7,
             )

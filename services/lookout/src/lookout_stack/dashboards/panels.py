@@ -173,15 +173,18 @@ PLAIN = Steps()
 
 
 def drill_link(
-    title: str, uid: str, *, field: str | None = "job", var: str = "service"
+    title: str, uid: str, *, field: str | None = "job", var: str | None = "service"
 ) -> DashboardLink:
     """Return a data link to dashboard ``uid``, passing the series' ``field`` label as ``var``.
 
     The link keeps the time range (``${__url_time_range}``). With ``field=None`` it carries the
-    current dashboard's ``${service}`` instead of a label of the clicked series.
+    current dashboard's ``${service}`` instead of a label of the clicked series; with
+    ``var=None`` it passes no variable (the target dashboard has none).
     """
-    value = f"${{__field.labels.{field}}}" if field else f"${{{var}}}"
-    url = f"/d/{uid}?var-{var}={value}&${{__url_time_range}}"
+    url = f"/d/{uid}?${{__url_time_range}}"
+    if var is not None:
+        value = f"${{__field.labels.{field}}}" if field else f"${{{var}}}"
+        url = f"/d/{uid}?var-{var}={value}&${{__url_time_range}}"
     return DashboardLink(title).type(model.DashboardLinkType.LINK).url(url)
 
 
@@ -296,6 +299,7 @@ def stat_panel(
     calc: str = "lastNotNull",
     mappings: Sequence[model.ValueMap] = (),
     graph: bool = True,
+    no_value: str | None = None,
 ) -> stat.Panel:
     """Return a single value (``calc`` of each series), coloured by ``steps``."""
     panel = _common(
@@ -319,7 +323,9 @@ def stat_panel(
     panel = panel.graph_mode(
         common.BigValueGraphMode.AREA if graph else common.BigValueGraphMode.NONE
     )
-    panel = panel.no_value("0") if not mappings else panel
+    if no_value is not None:
+        # For counts, where no series means none (no alert firing), not missing data.
+        panel = panel.no_value(no_value)
     if mappings:
         panel = panel.mappings(list(mappings))
     return panel
@@ -510,14 +516,14 @@ def new_dashboard(
 
 
 def service_variable(
-    metric: str = "up", *, multi: bool = False, default_all: bool = False
+    metric: str = "up", *, label: str = "job", multi: bool = False, default_all: bool = False
 ) -> QueryVariable:
-    """Return ``$service``: the Prometheus jobs that export ``metric`` (job = service)."""
+    """Return ``$service``: the values of ``label`` on ``metric`` (the job is the service)."""
     variable = (
         QueryVariable("service")
         .label("Service")
         .datasource(PROMETHEUS)
-        .query(f"label_values({metric}, job)")
+        .query(f"label_values({metric}, {label})")
         .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(model.VariableSort.ALPHABETICAL_ASC)
         .multi(multi)

@@ -52,7 +52,7 @@ def build(rules: Rules) -> Dashboard:
         tags=["slo"],
         time_from="now-7d",
         refresh="1m",
-    ).with_variable(service_variable("slo:objective:ratio"))
+    ).with_variable(service_variable("slo:objective:ratio", label="service"))
     selector = 'service="$service"'
     for slo, title, good in SLOS:
         labels = f'{selector}, slo="{slo}"'
