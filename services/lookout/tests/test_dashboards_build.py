@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
+from grafana_foundation_sdk.models.dashboard import Panel
 
 from lookout_stack.cli import COMMAND_MODULES, main
 from lookout_stack.dashboards import DASHBOARDS, OUTPUT_DIR, build_all
@@ -176,6 +179,20 @@ def test_no_repository_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFi
     """Run outside the repository without --root: exit 2 with a message saying what to do."""
     assert main(["dashboards", "verify", "--root", str(tmp_path)]) == 2
     assert "pass --root" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_committed_json_reads_back_into_the_sdk_model(uid: str) -> None:
+    """Each file unmarshals into the SDK's typed Grafana model, every panel and query typed."""
+    register_default_plugins()
+    text = (ROOT / OUTPUT_DIR / f"{uid}.json").read_text(encoding="utf-8")
+    model = DashboardModel.from_json(json.loads(text))
+    assert model.uid == uid
+    panels = [p for p in model.panels or [] if isinstance(p, Panel)]
+    assert panels
+    for panel in panels:
+        assert panel.targets, panel.title
+        assert all(type(t).__name__ != "UnknownDataquery" for t in panel.targets), panel.title
 
 
 def test_threshold_parser_reads_products_and_tails() -> None:

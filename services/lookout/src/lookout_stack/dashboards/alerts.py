@@ -7,7 +7,8 @@ deliveries out per target, failures, retries, dead letters, the queue and its ag
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
+from grafana_foundation_sdk.builders.dashboard import Dashboard, DashboardLink, Row
+from grafana_foundation_sdk.models import dashboard as model
 
 from lookout_stack.dashboards.panels import (
     GREEN,
@@ -84,13 +85,18 @@ def _alerts(dashboard: Dashboard, rules: Rules) -> Dashboard:
         .with_panel(
             table_panel(
                 "Alerts firing now",
-                "Every firing alert with its labels; its dashboard and runbook are in the "
-                "notification (annotations).",
+                "Every firing alert with its labels; click a row to open its service's "
+                "detail. Its dashboard and runbook are in the notification (annotations).",
                 prom(
                     'ALERTS{alertstate="firing", alertname!="Watchdog"}',
                     instant=True,
                     table=True,
                 ),
+                links=[
+                    DashboardLink("Service detail: ${__data.fields.job}")
+                    .type(model.DashboardLinkType.LINK)
+                    .url("/d/lookout-service?var-service=${__data.fields.job}&${__url_time_range}")
+                ],
                 span=24,
             )
         )
@@ -252,11 +258,11 @@ def _relay(dashboard: Dashboard, rules: Rules) -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Delivery and accept latency p95",
-                "95th percentile of one delivery attempt per target, and of accepting a "
-                "webhook (request to durable commit).",
+                "95th percentile of one delivery attempt per target (recorded), and of "
+                "accepting a webhook (request to durable commit).",
                 prom(
-                    "histogram_quantile(0.95, sum by (target, le) "
-                    f"(rate(relay_delivery_duration_seconds_bucket{{{RELAY}}}{RI})))",
+                    "job_target:relay_delivery_duration_seconds:histogram_quantile_rate5m"
+                    f'{{{RELAY}, quantile="0.95"}}',
                     "deliver {{target}}",
                 ),
                 prom(

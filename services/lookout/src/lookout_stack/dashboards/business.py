@@ -148,10 +148,10 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Payment processing p95",
-                "95th percentile time the payment processor took, per operation.",
+                "95th percentile time the payment processor took, per operation (recorded).",
                 prom(
-                    "histogram_quantile(0.95, sum by (operation, le) "
-                    f"(rate(payments_processing_duration_seconds_bucket{RI})))",
+                    "max by (operation) (job_operation:payments_processing_duration_seconds:"
+                    'histogram_quantile_rate5m{quantile="0.95"})',
                     "{{operation}}",
                 ),
                 unit="s",
