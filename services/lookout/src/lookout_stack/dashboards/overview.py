@@ -46,6 +46,7 @@ def build(rules: Rules) -> Dashboard:
             "Golden signals per service: traffic, errors, latency (with exemplars that open "
             "the trace) and saturation. Click a series to open that service's detail.",
             tags=["overview"],
+            alerts_of='job=~"$service"',
         )
         .with_variable(service_variable(multi=True, default_all=True))
         .with_row(Row("Is everything up?"))

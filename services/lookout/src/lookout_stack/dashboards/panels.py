@@ -33,6 +33,7 @@ from grafana_foundation_sdk.builders.common import (
     VizLegendOptions,
 )
 from grafana_foundation_sdk.builders.dashboard import (
+    AnnotationQuery,
     Dashboard,
     DashboardLink,
     QueryVariable,
@@ -488,13 +489,15 @@ def new_dashboard(
     tags: Sequence[str],
     time_from: str = "now-1h",
     refresh: str = "30s",
+    alerts_of: str | None = None,
 ) -> Dashboard:
     """Return a dashboard with Lookout's defaults and a menu of the other Lookout dashboards.
 
     The menu keeps the time range and passes the variables (``includeVars``), so moving from
-    one dashboard to another keeps ``${service}``.
+    one dashboard to another keeps ``${service}``. ``alerts_of`` (a label matcher such as
+    ``job=~"$service"``) marks on every time series when those jobs' alerts fired.
     """
-    return (
+    dashboard = (
         Dashboard(title)
         .uid(uid)
         .description(description)
@@ -513,6 +516,16 @@ def new_dashboard(
             .keep_time(True)
         )
     )
+    if alerts_of is not None:
+        dashboard = dashboard.annotation(
+            AnnotationQuery()
+            .name("Alerts firing")
+            .datasource(PROMETHEUS)
+            .enable(True)
+            .icon_color(RED)
+            .expr(f'ALERTS{{alertstate="firing", alertname!="Watchdog", {alerts_of}}}')
+        )
+    return dashboard
 
 
 def service_variable(

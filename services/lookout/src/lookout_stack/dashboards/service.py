@@ -50,6 +50,7 @@ def build(rules: Rules) -> Dashboard:
         "One service: RED per route, database, pool, cache, its logs and traces. Alerts about "
         "a service link here with ?var-service=<job>.",
         tags=["service"],
+        alerts_of='job="$service"',
     )
     dashboard = dashboard.with_variable(service_variable("http_server_requests_total"))
     dashboard = dashboard.with_variable(route_variable("http_server_requests_total"))
