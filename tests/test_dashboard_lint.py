@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -304,6 +305,38 @@ def test_a_broken_traceql_query_is_refused_by_the_real_tempo(backends: NativeSta
         timeout=30,
     )
     assert response.status_code == 400, response.text
+
+
+def _alert_dashboard_links() -> list[tuple[str, str]]:
+    """Return (alert, dashboard annotation) of every Prometheus and Loki alerting rule."""
+    import yaml
+
+    files = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
+    files += sorted((ROOT / "loki" / "rules").rglob("*.yaml"))
+    links = []
+    for path in files:
+        for group in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups", []):
+            for rule in group.get("rules") or []:
+                if "alert" in rule:
+                    dashboard = (rule.get("annotations") or {}).get("dashboard", "")
+                    links.append((f"{path.name}:{rule['alert']}", str(dashboard)))
+    return links
+
+
+ALERT_LINKS = _alert_dashboard_links()
+
+
+@pytest.mark.parametrize(("alert", "link"), ALERT_LINKS, ids=[a for a, _ in ALERT_LINKS])
+def test_alert_dashboard_links_open_a_generated_dashboard(alert: str, link: str) -> None:
+    """An alert's `dashboard` annotation opens a built dashboard; its var-* are its variables."""
+    match = re.fullmatch(r"/d/([\w-]+)(?:\?(.*))?", link)
+    assert match, f"{alert}: dashboard annotation {link!r} is not /d/<uid>[?var-...]"
+    uid, query = match.group(1), match.group(2) or ""
+    assert f"{uid}.json" in DASHBOARDS, f"{alert}: no dashboard {uid} in {DASHBOARDS_DIR}"
+    variables = {v["name"] for v in DASHBOARDS[f"{uid}.json"]["templating"]["list"]}
+    for param in filter(None, query.split("&")):
+        name = param.split("=", 1)[0].removeprefix("var-")
+        assert name in variables, f"{alert}: {uid} has no variable {name!r} ({sorted(variables)})"
 
 
 def test_dashboards_dir_is_the_providers_folder() -> None:
