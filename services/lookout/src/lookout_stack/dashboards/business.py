@@ -14,6 +14,7 @@ from lookout_stack.dashboards.panels import (
     Steps,
     bar_gauge,
     new_dashboard,
+    or_zero,
     pie,
     prom,
     stat_panel,
@@ -25,6 +26,8 @@ __all__ = ["UID", "build"]
 
 UID = "lookout-business"
 DECLINED = "job:payments_authorizations_declined:ratio_rate5m"
+# The recorded ratio has no series until the first decline: 0 for every job that authorises.
+DECLINED_OR_ZERO = f"{DECLINED} or (job:payments_authorizations:rate5m * 0)"
 RI = "[$__rate_interval]"
 
 
@@ -76,7 +79,7 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "Authorisations declined",
                 "Share of payment authorisations declined over 5m; colours at "
                 "PaymentFailureRateHigh's thresholds.",
-                prom(f"max({DECLINED})"),
+                prom(f"max({DECLINED_OR_ZERO})"),
                 unit="percentunit",
                 steps=Steps.above(
                     rules.threshold("PaymentFailureRateHigh", "warning", DECLINED),
@@ -116,7 +119,7 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
             timeseries_panel(
                 "Declined authorisations",
                 "Share of authorisations declined (recorded). Dashed: PaymentFailureRateHigh.",
-                prom(DECLINED, "{{job}}"),
+                prom(DECLINED_OR_ZERO, "{{job}}"),
                 unit="percentunit",
                 steps=Steps.above(
                     rules.threshold("PaymentFailureRateHigh", "warning", DECLINED),
@@ -272,7 +275,11 @@ def _experiments_and_compliance(dashboard: Dashboard) -> Dashboard:
                 "Experiment assignments",
                 "Users assigned per second, by experiment and variant.",
                 prom(
-                    f"sum by (experiment, variant) (rate(experiment_assignments_total{RI}))",
+                    or_zero(
+                        f"sum by (experiment, variant) (rate(experiment_assignments_total{RI}))",
+                        "experiment",
+                        "variant",
+                    ),
                     "{{experiment}} {{variant}}",
                 ),
                 unit="ops",
@@ -296,7 +303,11 @@ def _experiments_and_compliance(dashboard: Dashboard) -> Dashboard:
                 "Age verifications",
                 "Age verifications per second, by method and outcome.",
                 prom(
-                    f"sum by (method, outcome) (rate(compliance_age_verifications_total{RI}))",
+                    or_zero(
+                        f"sum by (method, outcome) (rate(compliance_age_verifications_total{RI}))",
+                        "method",
+                        "outcome",
+                    ),
                     "{{method}} {{outcome}}",
                 ),
                 unit="ops",
@@ -307,7 +318,11 @@ def _experiments_and_compliance(dashboard: Dashboard) -> Dashboard:
                 "Checkouts of age-restricted products",
                 "Checkouts holding an age-restricted product, by verification result.",
                 prom(
-                    f"sum by (verification) (rate(compliance_age_restricted_checkouts_total{RI}))",
+                    or_zero(
+                        "sum by (verification) "
+                        f"(rate(compliance_age_restricted_checkouts_total{RI}))",
+                        "verification",
+                    ),
                     "{{verification}}",
                 ),
                 unit="ops",

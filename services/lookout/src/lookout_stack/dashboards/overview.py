@@ -16,6 +16,7 @@ from lookout_stack.dashboards.panels import (
     Steps,
     drill_link,
     new_dashboard,
+    or_zero,
     prom,
     service_variable,
     stat_panel,
@@ -149,8 +150,11 @@ def build(rules: Rules) -> Dashboard:
                 "Requests rejected",
                 "Requests refused before reaching a handler (draining, overload), per second.",
                 prom(
-                    "sum by (job, reason) "
-                    '(rate(http_server_rejected_requests_total{job=~"$service"}[$__rate_interval]))',
+                    or_zero(
+                        "sum by (job, reason) (rate(http_server_rejected_requests_total"
+                        '{job=~"$service"}[$__rate_interval]))',
+                        "reason",
+                    ),
                     "{{job}} {{reason}}",
                 ),
                 unit="reqps",

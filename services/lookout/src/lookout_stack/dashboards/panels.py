@@ -59,6 +59,7 @@ __all__ = [
     "loki",
     "loki_service_variable",
     "new_dashboard",
+    "or_zero",
     "pie",
     "prom",
     "route_variable",
@@ -127,6 +128,20 @@ def traceql(query: str, *, limit: int = 20) -> tempo_builder.TempoQuery:
         .limit(limit)
         .table_type(tempo_model.SearchTableType.TRACES)
     )
+
+
+def or_zero(expr: str, *labels: str) -> str:
+    """Return ``expr``, or one 0 series while it has none.
+
+    A labelled counter has no series until its first event (no error yet, no discard yet):
+    without this the panel says "No data" on a healthy system, and the panel check cannot
+    tell that from a broken query. The 0 series carries ``labels`` set to "none" so the
+    legend still reads.
+    """
+    zero = "vector(0)"
+    for label in labels:
+        zero = f'label_replace({zero}, "{label}", "none", "", "")'
+    return f"({expr}) or on () {zero}"
 
 
 # --------------------------------------------------------------------------- thresholds

@@ -14,6 +14,7 @@ from lookout_stack.dashboards.panels import (
     drill_link,
     logs_panel,
     new_dashboard,
+    or_zero,
     prom,
     route_variable,
     service_variable,
@@ -176,8 +177,11 @@ def _red(dashboard: Dashboard, rules: Rules, links: list[DashboardLink]) -> Dash
                 "Requests rejected",
                 "Requests refused before a handler ran (draining, overload), by reason.",
                 prom(
-                    "sum by (reason) (rate(http_server_rejected_requests_total"
-                    f"{{{SERVICE}}}[$__rate_interval]))",
+                    or_zero(
+                        "sum by (reason) (rate(http_server_rejected_requests_total"
+                        f"{{{SERVICE}}}[$__rate_interval]))",
+                        "reason",
+                    ),
                     "{{reason}}",
                 ),
                 unit="reqps",
@@ -218,8 +222,11 @@ def _database(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "Query errors",
                 "Failed SQL statements per second by operation.",
                 prom(
-                    "sum by (operation) (rate(db_query_errors_total"
-                    f"{{{SERVICE}}}[$__rate_interval]))",
+                    or_zero(
+                        "sum by (operation) (rate(db_query_errors_total"
+                        f"{{{SERVICE}}}[$__rate_interval]))",
+                        "operation",
+                    ),
                     "{{operation}}",
                 ),
                 unit="ops",
@@ -304,7 +311,10 @@ def _cache(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "Cache errors",
                 "Cache operations that failed (Redis unreachable, ...) per second, by cache.",
                 prom(
-                    f"sum by (cache) (rate(cache_errors_total{{{SERVICE}}}[$__rate_interval]))",
+                    or_zero(
+                        f"sum by (cache) (rate(cache_errors_total{{{SERVICE}}}[$__rate_interval]))",
+                        "cache",
+                    ),
                     "{{cache}}",
                 ),
                 unit="ops",

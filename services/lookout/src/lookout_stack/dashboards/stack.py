@@ -14,6 +14,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 from lookout_stack.dashboards.panels import (
     Steps,
     new_dashboard,
+    or_zero,
     prom,
     timeseries_panel,
 )
@@ -144,7 +145,7 @@ def _loki(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "Log lines discarded",
                 "Lines Loki refused, per second by reason (rate limits, too old, too long). "
                 "Dashed: LokiDiscardingLogs fires on any.",
-                prom(f"sum by (reason) (rate({discarded}{RI}))", "{{reason}}"),
+                prom(or_zero(f"sum by (reason) (rate({discarded}{RI}))", "reason"), "{{reason}}"),
                 unit="ops",
                 steps=Steps.above(rules.threshold("LokiDiscardingLogs", "warning", discarded)),
                 span=8,

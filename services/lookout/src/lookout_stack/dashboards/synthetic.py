@@ -16,6 +16,7 @@ from lookout_stack.dashboards.panels import (
     RED,
     Steps,
     new_dashboard,
+    or_zero,
     prom,
     stat_panel,
     state_timeline,
@@ -240,7 +241,9 @@ def build(rules: Rules) -> Dashboard:
                 "Attempts per second (retries included) and slots skipped because the previous "
                 "run was still going.",
                 prom(f"sum(rate(synthetic_journey_attempts_total{{{JOURNEY}}}{RI}))", "attempts"),
-                prom(f"sum(rate(synthetic_runs_skipped_total{{{JOURNEY}}}{RI}))", "skipped"),
+                prom(
+                    or_zero(f"sum(rate(synthetic_runs_skipped_total{{{JOURNEY}}}{RI}))"), "skipped"
+                ),
                 unit="ops",
                 span=8,
             )
