@@ -33,6 +33,8 @@ from stack_support.dashboards import (
     dashboards,
     iter_panels,
     iter_queries,
+    otlp_log,
+    otlp_trace,
     promql,
     promql_metric_names,
     provisioned_datasources,
@@ -193,22 +195,22 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     """
     for name in ("loki", "tempo", "prometheus", "alertmanager"):
         require_binary(name)
-    from test_loki_tempo_config import _otlp_logs, _otlp_trace, _security_record
-
     stack = NativeStack(
         tmp_path_factory.mktemp("backends"), ["loki", "tempo", "prometheus", "alertmanager"]
     )
     stack.start()
     try:
         logs_url = stack.url("loki", 3100, "/otlp/v1/logs")
-        record = _security_record("login_failed", "WARNING", reason="bad_password")
-        assert (
-            httpx.post(logs_url, json=_otlp_logs("shop", [record]), timeout=10).status_code == 204
-        )
-        old = record | {"timeUnixNano": str(time.time_ns() - 30 * 86400 * 10**9)}
-        httpx.post(logs_url, json=_otlp_logs("shop", [old]), timeout=10)  # refused: too old
+        now = time.time_ns()
+        line = otlp_log("shop", "login failed", now, event="login_failed")
+        assert httpx.post(logs_url, json=line, timeout=10).status_code == 204
+        too_old = otlp_log("shop", "login failed", now - 30 * 86400 * 10**9)
+        refused = httpx.post(logs_url, json=too_old, timeout=10)
+        assert refused.status_code == 400, f"a 30-day-old line was not refused: {refused.text}"
         traces = f"http://{stack.hostport('tempo', 4318)}/v1/traces"
-        httpx.post(traces, json=_otlp_trace(os.urandom(16).hex()), timeout=10).raise_for_status()
+        httpx.post(
+            traces, json=otlp_trace(os.urandom(16).hex(), now), timeout=10
+        ).raise_for_status()
         yield stack
     finally:
         stack.stop(grace=5.0)

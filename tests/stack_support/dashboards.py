@@ -30,6 +30,8 @@ __all__ = [
     "exposition_names",
     "iter_panels",
     "iter_queries",
+    "otlp_log",
+    "otlp_trace",
     "promql_metric_names",
     "provisioned_datasources",
     "recorded_names",
@@ -321,3 +323,51 @@ def _monitor_names(workdir: Path) -> set[str]:
     monitor.load_initial()
     with TestClient(create_app(monitor, registry)) as client:
         return exposition_names(client.get("/metrics").text)
+
+
+def otlp_log(service: str, body: str, time_ns: int, **attributes: str) -> dict[str, Any]:
+    """Return an OTLP/JSON logs request with one WARNING record from ``service``."""
+    record = {
+        "timeUnixNano": str(time_ns),
+        "severityText": "WARNING",
+        "severityNumber": 13,
+        "body": {"stringValue": body},
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
+    }
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+    scope = {"scope": {"name": "lint"}, "logRecords": [record]}
+    return {"resourceLogs": [{"resource": resource, "scopeLogs": [scope]}]}
+
+
+def otlp_trace(trace_id: str, time_ns: int) -> dict[str, Any]:
+    """Return an OTLP/JSON trace: a shop server span calling a payments server span."""
+    root, child = trace_id[:16], trace_id[16:]
+
+    def spans(service: str, span: dict[str, Any]) -> dict[str, Any]:
+        resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+        return {"resource": resource, "scopeSpans": [{"scope": {"name": "lint"}, "spans": [span]}]}
+
+    common = {"traceId": trace_id, "startTimeUnixNano": str(time_ns), "kind": 2, "status": {}}
+    return {
+        "resourceSpans": [
+            spans(
+                "shop",
+                common
+                | {
+                    "spanId": root,
+                    "name": "POST /api/checkout",
+                    "endTimeUnixNano": str(time_ns + 80_000_000),
+                },
+            ),
+            spans(
+                "payments",
+                common
+                | {
+                    "spanId": child,
+                    "parentSpanId": root,
+                    "name": "POST /payments",
+                    "endTimeUnixNano": str(time_ns + 50_000_000),
+                },
+            ),
+        ]
+    }

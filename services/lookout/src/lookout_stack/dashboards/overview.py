@@ -32,6 +32,7 @@ UID = "lookout-overview"
 # Series of the recording rules in prometheus/rules/demo-app.yml.
 REQUESTS = "job:http_server_requests:rate5m"
 ERROR_RATIO = "job:http_server_requests_errors:ratio_rate5m"
+# The error ratio has no series before a service's first 5xx: `or (requests * 0)` shows 0.
 LATENCY = "job:http_server_request_duration_seconds:histogram_quantile_rate5m"
 POOL_RATIO = "job:db_pool_checked_out_connections:ratio"
 
@@ -95,7 +96,10 @@ def build(rules: Rules) -> Dashboard:
                 "Errors (5xx share)",
                 "Share of requests answered with a 5xx, per service. Dashed: HTTPErrorRateHigh's "
                 "warning and critical thresholds.",
-                prom(f'{ERROR_RATIO}{{job=~"$service"}}', "{{job}}"),
+                prom(
+                    f'{ERROR_RATIO}{{job=~"$service"}} or ({REQUESTS}{{job=~"$service"}} * 0)',
+                    "{{job}}",
+                ),
                 unit="percentunit",
                 steps=Steps.above(
                     rules.threshold("HTTPErrorRateHigh", "warning", ERROR_RATIO),

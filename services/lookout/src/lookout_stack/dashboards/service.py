@@ -32,6 +32,7 @@ UID = "lookout-service"
 ROUTE_REQUESTS = "job_route:http_server_requests:rate5m"
 ROUTE_ERRORS = "job_route:http_server_requests_errors:ratio_rate5m"
 ERROR_RATIO = "job:http_server_requests_errors:ratio_rate5m"
+# The error ratios have no series before the first 5xx: `or (requests * 0)` shows 0 instead.
 LATENCY = "job:http_server_request_duration_seconds:histogram_quantile_rate5m"
 DB_LATENCY = "job_operation:db_query_duration_seconds:histogram_quantile_rate5m"
 POOL_RATIO = "job:db_pool_checked_out_connections:ratio"
@@ -80,7 +81,10 @@ def _red(dashboard: Dashboard, rules: Rules, links: list[DashboardLink]) -> Dash
                 "5xx share",
                 "Share of the service's requests answered with a 5xx over 5m; colours at "
                 "HTTPErrorRateHigh's thresholds.",
-                prom(f"{ERROR_RATIO}{{{SERVICE}}}"),
+                prom(
+                    f"{ERROR_RATIO}{{{SERVICE}}} "
+                    f"or (job:http_server_requests:rate5m{{{SERVICE}}} * 0)"
+                ),
                 unit="percentunit",
                 steps=Steps.above(
                     rules.threshold("HTTPErrorRateHigh", "warning", ERROR_RATIO),
@@ -134,7 +138,11 @@ def _red(dashboard: Dashboard, rules: Rules, links: list[DashboardLink]) -> Dash
                 "5xx share per route",
                 "Share of each route's requests answered with a 5xx (recorded). Dashed: "
                 "HTTPErrorRateHigh's thresholds (they apply to the whole service).",
-                prom(f'{ROUTE_ERRORS}{{{SERVICE}, route=~"$route"}}', "{{route}}"),
+                prom(
+                    f'{ROUTE_ERRORS}{{{SERVICE}, route=~"$route"}} '
+                    f'or ({ROUTE_REQUESTS}{{{SERVICE}, route=~"$route"}} * 0)',
+                    "{{route}}",
+                ),
                 unit="percentunit",
                 steps=Steps.above(
                     rules.threshold("HTTPErrorRateHigh", "warning", ERROR_RATIO),
