@@ -95,6 +95,23 @@ def test_dashboard_has_range_refresh_links_and_units(uid: str) -> None:
         assert panel.get("description"), f"{uid}: {panel['title']} has no description"
 
 
+@pytest.mark.parametrize("uid", UIDS)
+def test_panels_tile_the_grid(uid: str) -> None:
+    """Panels stay within the 24 columns, never overlap, and fill each line they start."""
+    document = json.loads(build_all(ROOT)[uid])
+    taken: dict[tuple[int, int], str] = {}
+    widths: dict[int, int] = {}
+    for panel in document["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, f"{uid}: {panel['title']} is wider than the grid"
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in taken, f"{uid}: {panel['title']} overlaps {taken[(x, y)]}"
+                taken[(x, y)] = panel["title"]
+        widths[grid["y"]] = widths.get(grid["y"], 0) + grid["w"]
+    assert set(widths.values()) == {24}, f"{uid}: lines not filled: {widths}"
+
+
 def test_drill_down_links_carry_the_service() -> None:
     """The overview's series open the service detail with that series' job as $service."""
     panels = _panels(build_all(ROOT)["lookout-overview"])

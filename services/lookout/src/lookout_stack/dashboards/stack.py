@@ -124,7 +124,7 @@ def _loki(dashboard: Dashboard, rules: Rules) -> Dashboard:
                     "{{tenant}}",
                 ),
                 unit="ops",
-                span=8,
+                span=6,
             )
         )
         .with_panel(
@@ -137,7 +137,7 @@ def _loki(dashboard: Dashboard, rules: Rules) -> Dashboard:
                     "structured metadata",
                 ),
                 unit="Bps",
-                span=8,
+                span=6,
             )
         )
         .with_panel(
@@ -148,7 +148,7 @@ def _loki(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 prom(or_zero(f"sum by (reason) (rate({discarded}{RI}))", "reason"), "{{reason}}"),
                 unit="ops",
                 steps=Steps.above(rules.threshold("LokiDiscardingLogs", "warning", discarded)),
-                span=8,
+                span=6,
             )
         )
         .with_panel(
@@ -157,7 +157,7 @@ def _loki(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "Active log streams held by the ingester.",
                 prom("sum(loki_ingester_memory_streams)", "streams"),
                 unit="none",
-                span=8,
+                span=6,
             )
         )
     )
