@@ -156,6 +156,28 @@ def test_thresholds_follow_the_alert_rules(repo: Path) -> None:
     assert after == [None, 0.07, 0.2]
 
 
+def test_slo_burn_rate_thresholds_come_from_the_slo_rules(repo: Path) -> None:
+    """With SLO alerts comparing slo:burn_rate:* series, those values are drawn; none without."""
+    panel = "Availability: burn rate 1h"
+    generated = (repo / "prometheus/rules/slo.yml").is_file()
+    if not generated:  # before the SLO branch is merged: no SLO alerts, no lines
+        assert _steps(_panels(build_all(repo)["lookout-slo"])[panel]) == [None]
+    (repo / "prometheus/rules/slo.yml").write_text(
+        "groups:\n  - name: slo-test\n    rules:\n"
+        "      - alert: SLOErrorBudgetFastBurn\n"
+        '        expr: slo:burn_rate:rate1h{slo="availability"} > 14.4\n'
+        "        labels: {severity: critical}\n"
+        "      - alert: SLOErrorBudgetSlowBurn\n"
+        "        expr: slo:burn_rate:rate1h > 6 and slo:burn_rate:rate6h > 6\n"
+        "        labels: {severity: warning}\n",
+        encoding="utf-8",
+    )
+    built = _panels(build_all(repo)["lookout-slo"])
+    assert _steps(built[panel]) == [None, 6, 14.4]
+    assert _steps(built["Availability: burn rate 6h"]) == [None, 6]
+    assert _steps(built["Availability: burn rate 3d"]) == [None]
+
+
 def test_a_reshaped_rule_stops_the_build(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A rule whose threshold cannot be found any more: exit 2, the alert and file named."""
     rules = repo / "prometheus/rules/demo-app.yml"
