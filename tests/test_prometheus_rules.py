@@ -12,6 +12,7 @@ fails the tests that need it, elsewhere they skip naming it.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections import defaultdict
@@ -32,14 +33,10 @@ RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
 TEST_FILES = sorted(TESTS_DIR.glob("*.test.yml"))
 RUNBOOK_URL = "https://github.com/lookout-observability/lookout/blob/main/docs/runbooks/{}.md"
 SEVERITIES = {"critical", "warning", "info"}
-# Grafana dashboards the dashboards change provisions, by uid.
+# The uids of the dashboards Grafana provisions: those built into grafana/dashboards/.
 DASHBOARD_UIDS = {
-    "lookout-overview",
-    "lookout-service",
-    "lookout-slo",
-    "lookout-business",
-    "lookout-security",
-    "lookout-stack",
+    json.loads(path.read_text(encoding="utf-8"))["uid"]
+    for path in (ROOT / "grafana" / "dashboards").glob("*.json")
 }
 DASHBOARD_PATH = re.compile(r"^/d/([a-z0-9-]+)(?:[/?].*)?$")
 # Recording rule names: level:metric:operations (https://prometheus.io/docs/practices/rules/).

@@ -20,7 +20,10 @@ __all__ = ["COMMAND_MODULES", "main"]
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 # One module per sub-command, in the order `lookout --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("lookout_stack.slo.command",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "lookout_stack.dashboards.command",
+    "lookout_stack.slo.command",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
