@@ -20,7 +20,7 @@ __all__ = ["COMMAND_MODULES", "main"]
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 # One module per sub-command, in the order `lookout --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("lookout_stack.check",)
 
 Handler = Callable[[argparse.Namespace], int]
 
