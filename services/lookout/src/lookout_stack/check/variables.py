@@ -61,11 +61,14 @@ class VariableValue:
     values: tuple[str, ...]
     multi: bool = False  # multi-value or has an "All" option: regex formatting applies
     custom_all: str | None = None  # "All" selected with a custom all value: inserted raw
+    all_selected: bool = False
 
     @property
     def text(self) -> str:
-        """Return the value for a report: ``All`` or the values joined by ``+``."""
-        return "All" if self.custom_all is not None else " + ".join(self.values)
+        """Return the value for a report: ``All (a, b)`` or the values joined by ``+``."""
+        if self.all_selected:
+            return f"All ({', '.join(self.values)})" if self.custom_all is None else "All"
+        return " + ".join(self.values)
 
 
 class VariableSource(Protocol):
@@ -305,8 +308,8 @@ def _select(
     if wanted in ([ALL], ["All"]) and definition.include_all:
         all_value = definition.spec.get("allValue")
         if all_value not in {None, ""}:
-            return VariableValue(name, tuple(options), True, str(all_value))
-        return VariableValue(name, tuple(options), True)
+            return VariableValue(name, tuple(options), True, str(all_value), all_selected=True)
+        return VariableValue(name, tuple(options), True, all_selected=True)
     chosen = [v for v in wanted if v in options] if options else wanted
     if override is not None and not chosen:
         msg = f"--var {name}={','.join(override)}: not among the options {options[:20]}"
