@@ -201,7 +201,7 @@ class GrafanaDouble:
     query (its interval rules, the backends) is not proven by it.
 
     A query's answer is chosen by its text: containing ``no_such_metric`` -> a frame with no
-    rows; ``syntax(`` -> an error result; otherwise a frame with three rows.
+    rows; unbalanced brackets -> an error result (HTTP 400); otherwise a frame with three rows.
     """
 
     def __init__(self, token: str | None = None, respond: Callable[[Seen], Any] | None = None):
@@ -290,7 +290,7 @@ def answer_ds_query(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             "refId": ref,
             "fields": [{"name": "Time", "type": "time"}, {"name": "Value", "type": "number"}],
         }
-        if "syntax(" in text:
+        if text.count("(") != text.count(")") or text.count("{") != text.count("}"):
             failed = True
             results[ref] = {
                 "status": 400,

@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from lookout_stack.check.backends.tempo import filters_to_traceql
 from lookout_stack.check.context import QueryContext
 from lookout_stack.check.errors import QueryError
 from lookout_stack.check.http import Http
@@ -85,6 +86,10 @@ class GrafanaQuerier:
             kind = datasource_kind(target.datasource)
             query = dict(target.raw)
             flavor: Flavor = kind if kind in {"prometheus", "loki", "tempo"} else "raw"  # type: ignore[assignment]
+            if kind == "tempo" and query.get("queryType") == "traceqlSearch":
+                # The frontend turns the Search builder's filters into TraceQL before sending.
+                query["query"] = filters_to_traceql(query.get("filters"))
+                query["queryType"] = "traceql"
             for name in QUERY_FIELDS.get(kind, ()):
                 if isinstance(query.get(name), str):
                     query[name] = interpolate(query[name], ctx.variables, flavor)
