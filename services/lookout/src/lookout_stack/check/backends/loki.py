@@ -116,7 +116,7 @@ class LokiBackend:
                 "query": expr,
                 "start": rng.from_ms * 1_000_000,
                 "end": rng.to_ms * 1_000_000,
-                "step": f"{step_ms / 1000:g}s",
+                "step": f"{step_ms / 1000:g}",  # seconds: Loki reads a float or a duration
                 "limit": limit,
                 "direction": target.raw.get("direction") or "backward",
             }
