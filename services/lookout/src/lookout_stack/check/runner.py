@@ -28,7 +28,16 @@ from lookout_stack.check.timing import (
 )
 from lookout_stack.check.variables import VariableSource, VariableValue, resolve_variables
 
-__all__ = ["DashboardReport", "DirectMode", "GrafanaMode", "Mode", "RunSettings", "run_check"]
+__all__ = [
+    "DashboardReport",
+    "DirectMode",
+    "GrafanaMode",
+    "Mode",
+    "RunSettings",
+    "panel_repetitions",
+    "run_check",
+    "variable_datasource_kind",
+]
 
 #: Why a target of a kind no backend runs is not checkable, in direct mode.
 GRAFANA_ONLY = {
@@ -137,7 +146,7 @@ def _panel_range(panel: PanelSpec, base: TimeRange, now: datetime) -> TimeRange:
     return rng
 
 
-def _variable_kind(raw: Any, resolved: Mapping[str, VariableValue]) -> str:
+def variable_datasource_kind(raw: Any, resolved: Mapping[str, VariableValue]) -> str:
     """Return the data source kind of a variable's ``datasource`` (which may be a variable)."""
     ref = parse_ref(raw)
     if ref is None:
@@ -150,7 +159,7 @@ def _variable_kind(raw: Any, resolved: Mapping[str, VariableValue]) -> str:
     return datasource_kind(type(ref)(ref.type, uid))
 
 
-def _repetitions(
+def panel_repetitions(
     panel: PanelSpec, variables: Mapping[str, VariableValue]
 ) -> list[tuple[str | None, Mapping[str, VariableValue]]]:
     if not panel.repeat or panel.repeat not in variables:
@@ -233,14 +242,18 @@ async def run_check(
         report.time_range = base
         try:
             variables = await resolve_variables(
-                dashboard.templating, base, mode.sources, settings.overrides, _variable_kind
+                dashboard.templating,
+                base,
+                mode.sources,
+                settings.overrides,
+                variable_datasource_kind,
             )
         except (VariableError, ValueError) as exc:
             report.error = f"variables: {exc}"
             continue
         report.variables = {name: value.text for name, value in variables.items()}
         for panel in dashboard.panels():
-            for repeat, scoped in _repetitions(panel, variables):
+            for repeat, scoped in panel_repetitions(panel, variables):
                 coroutine = _check_panel(dashboard, panel, repeat, scoped, base, settings, mode)
                 jobs.append((report, coroutine))
     on_total(len(jobs))
