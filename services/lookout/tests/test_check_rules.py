@@ -123,7 +123,7 @@ def _value(*values: str, multi: bool = False, custom_all: str | None = None) -> 
     [
         ('{job="$v"}', _value("shop"), "prometheus", '{job="shop"}'),
         ('{job=~"$v"}', _value("a", "b.c", multi=True), "prometheus", '{job=~"(a|b\\\\.c)"}'),
-        ('{job=~"${v}"}', _value("x", "y", multi=True, custom_all=".+"), "prometheus", '{job=~".+"}'),
+        ('{job=~"${v}"}', _value("x", multi=True, custom_all=".+"), "prometheus", '{job=~".+"}'),
         ('{job="[[v]]"}', _value("o'k"), "prometheus", "{job=\"o\\\\'k\"}"),
         ("${v:csv}", _value("a", "b", multi=True), "prometheus", "a,b"),
         ("${v:pipe}", _value("a", "b", multi=True), "prometheus", "a|b"),
