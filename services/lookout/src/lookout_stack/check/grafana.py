@@ -97,7 +97,10 @@ class GrafanaQuerier:
                 query["datasource"] = {"type": "__expr__", "uid": "__expr__"}
                 shown[target.ref_id] = str(query.get("expression") or query.get("type") or "")
             else:
-                query["datasource"] = target.datasource.as_json()
+                ref = target.datasource.as_json()
+                # A data source variable (${datasource}) is replaced by the frontend too.
+                ref["uid"] = interpolate(ref["uid"], ctx.variables, "raw")
+                query["datasource"] = ref
                 shown[target.ref_id] = str(query.get("expr") or query.get("query") or "")
             query["refId"] = target.ref_id
             query["intervalMs"] = intervals.interval_ms
