@@ -8,6 +8,7 @@ lookout_stack/check/timing.py and variables.py).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from lookout_stack.check.command import Progress
 from lookout_stack.check.errors import CheckInputError, VariableError
 from lookout_stack.check.model import load_dashboard
+from lookout_stack.check.results import PanelResult
 from lookout_stack.check.timing import (
     TimeRange,
     format_go_duration,
@@ -246,3 +249,20 @@ def test_no_dashboards_is_bad_input(tmp_path: Path) -> None:
     run = run_cli("check", str(tmp_path), "--quiet")
     assert run.code == 2
     assert f"no dashboard files (*.json) in {tmp_path}" in run.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_one_counter_redrawn() -> None:
+    """On a terminal, progress is a counter redrawn in place, ending with a newline."""
+    stream = _Terminal()
+    progress = Progress(stream, enabled=True)
+    progress.start(2)
+    for title in ("a", "b"):
+        progress.panel(PanelResult("f.json", "uid", 1, title, "stat", status="data"))
+    assert stream.getvalue() == (
+        "\rchecking 2 panels ...\rchecked 1/2 panels \rchecked 2/2 panels \n"
+    )
