@@ -176,3 +176,26 @@ def test_loki_and_tempo_targets_go_through_grafana(
     assert run.panel("Checkout logs")["status"] == "data"
     assert run.panel("Broken LogQL")["status"] == "error"
     assert run.panel("Broken TraceQL")["status"] == "data"  # the double only checks brackets
+
+
+@pytest.mark.parametrize(
+    ("code", "answer", "detail"),
+    [
+        (404, {"message": "data source not found"}, "HTTP 404: data source not found"),
+        (500, {"message": "internal error"}, "HTTP 500: internal error"),
+        (200, {"results": {}}, "no result for refId A in the answer"),
+        (200, {"results": {"A": {"status": 200}}}, "no frames"),
+    ],
+    ids=["404", "500", "missing-refid", "no-frames"],
+)
+def test_whole_request_failures_map_to_each_target(
+    token_file: Path, code: int, answer: dict[str, object], detail: str
+) -> None:
+    """An answer without the refId's result is an error (or empty) naming what Grafana said."""
+    with GrafanaDouble(token=TOKEN, respond=lambda _seen: (code, answer)) as double:
+        run = run_cli("check", str(FIXTURES / "prometheus-ok.json"), "--grafana", double.url,
+                      "--quiet", "--json")  # fmt: skip
+    assert run.code == 1
+    target = run.panel("Request rate")["targets"][0]
+    assert target["detail"] == detail
+    assert target["status"] == ("empty" if detail == "no frames" else "error")
