@@ -23,6 +23,7 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 COMMAND_MODULES: tuple[str, ...] = (
     "lookout_stack.dashboards.command",
     "lookout_stack.slo.command",
+    "lookout_stack.check",
 )
 
 Handler = Callable[[argparse.Namespace], int]
