@@ -17,6 +17,7 @@ from lookout_demo.shop.payments_client import PaymentsClient
 from lookout_demo.shop.routes import auth, carts, catalog, checkout, experiments, versions
 from lookout_demo.shop.security import LoginGuard
 from lookout_demo.storage.audit import AuditLog
+from lookout_demo.storefront import mount_storefront
 from lookout_demo.storage.migrations import describe, migrate
 from lookout_demo.telemetry.metrics import ShopMetrics
 from lookout_demo.telemetry.otel import Telemetry
@@ -117,4 +118,6 @@ def create_app(
     app.state.shop = state
     app.state.audit = audit
     app.state.outbox = outbox
+    # The storefront's pages (server-rendered, over the routes above); off: the API only.
+    mount_storefront(app)
     return app

@@ -1,0 +1,36 @@
+// Build the storefront's browser bundle: esbuild (bundled, minified, with source maps) into the
+// shop's git-ignored static folder, then sentry-cli injects a debug id into each file and its
+// map, so Bugsink maps an error's stack back to these sources whatever the release.
+// Usage: npm run build (scripts/test.sh and demo-app/Dockerfile run it; never edit dist/).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import * as esbuild from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const outdir = join(here, '..', 'src', 'lookout_demo', 'storefront', 'static', 'dist');
+
+rmSync(outdir, { recursive: true, force: true });
+mkdirSync(outdir, { recursive: true });
+const result = await esbuild.build({
+  entryPoints: { telemetry: join(here, 'src', 'telemetry.js'), app: join(here, 'src', 'app.js') },
+  outdir,
+  bundle: true,
+  format: 'iife',
+  // Browsers of the last few years; keeps class fields and optional chaining as written.
+  target: ['es2020'],
+  minify: true,
+  // Linked .map files with the sources inside: what Bugsink needs to show the source lines.
+  sourcemap: 'linked',
+  sourcesContent: true,
+  legalComments: 'linked',
+  metafile: true,
+  logLevel: 'warning',
+});
+const sentryCli = join(here, 'node_modules', '.bin', 'sentry-cli');
+execFileSync(sentryCli, ['sourcemaps', 'inject', outdir], { stdio: ['ignore', 'ignore', 'inherit'] });
+for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) {
+  if (file.endsWith('.js')) console.log(`built ${relative(here, file)} (${bytes} bytes)`);
+}
