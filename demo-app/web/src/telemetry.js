@@ -5,7 +5,7 @@
 // page into <meta name="traceparent">; the document-load span, every click and every fetch of
 // the page become its descendants, and the fetches carry `traceparent` to the shop (our own
 // origin only), so click -> fetch -> shop -> payments -> database is one trace in Tempo.
-import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { context, defaultTextMapGetter, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
@@ -100,7 +100,13 @@ class PageContextManager extends StackContextManager {
 }
 
 if (config.otlpTracesUrl) {
-  const pageContext = propagation.extract(ROOT_CONTEXT, { traceparent: config.traceparent || '' });
+  // Extracted with the propagator itself: the global one is a no-op until register() below.
+  const propagator = new W3CTraceContextPropagator();
+  const pageContext = propagator.extract(
+    ROOT_CONTEXT,
+    { traceparent: config.traceparent || '' },
+    defaultTextMapGetter,
+  );
   const exporter = new OTLPTraceExporter({ url: config.otlpTracesUrl });
   const spans = new BatchSpanProcessor(exporter, {
     // Flushed below, after the page-load span is released with its final vitals.
@@ -119,7 +125,7 @@ if (config.otlpTracesUrl) {
   });
   provider.register({
     contextManager: new PageContextManager(pageContext),
-    propagator: new W3CTraceContextPropagator(),
+    propagator,
   });
 
   // Same-origin fetches always carry traceparent; no other origin ever does (not the

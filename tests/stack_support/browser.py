@@ -1,4 +1,4 @@
-"""What the storefront's browser tests share: headless Debian Chromium, the bundle, artifacts.
+"""Headless Debian Chromium for the browser tests (storefront, status pages), axe-core, artifacts.
 
 Selenium drives Debian's ``/usr/bin/chromium`` through Debian's ``/usr/bin/chromedriver``
 (the Service names the driver, so Selenium Manager never looks for or downloads one). Each
