@@ -3,8 +3,8 @@
 // map, so Bugsink maps an error's stack back to these sources whatever the release.
 // Usage: npm run build (scripts/test.sh and demo-app/Dockerfile run it; never edit dist/).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as esbuild from 'esbuild';
@@ -29,6 +29,15 @@ const result = await esbuild.build({
   metafile: true,
   logLevel: 'warning',
 });
+// Name each source by its path in the repository (demo-app/web/src/app.js), not by a path
+// relative to dist/ (../../../../../web/src/app.js): that is what Bugsink shows in a frame.
+const repo = resolve(here, '..', '..');
+for (const file of Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.map'))) {
+  const path = resolve(here, file);
+  const map = JSON.parse(readFileSync(path, 'utf8'));
+  map.sources = map.sources.map((source) => relative(repo, resolve(dirname(path), source)));
+  writeFileSync(path, JSON.stringify(map));
+}
 const sentryCli = join(here, 'node_modules', '.bin', 'sentry-cli');
 execFileSync(sentryCli, ['sourcemaps', 'inject', outdir], { stdio: ['ignore', 'ignore', 'inherit'] });
 for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) {
