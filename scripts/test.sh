@@ -58,7 +58,7 @@ if [ "$(cat "$web/node_modules/.lookout-lock.sha256" 2>/dev/null)" != "$lock_sha
   echo "$lock_sha" > "$web/node_modules/.lookout-lock.sha256"
 fi
 source_sha=$(cat "$web/package-lock.json" "$web/build.mjs" "$web"/src/*.js | sha256sum | cut -d' ' -f1)
-if [ ! -f "$bundle/telemetry.js" ] || [ ! -f "$bundle/app.js" ] \
+if [ ! -f "$bundle/manifest.json" ] \
    || [ "$(cat "$web/node_modules/.lookout-bundle.sha256" 2>/dev/null)" != "$source_sha" ]; then
   step "building the storefront bundle (esbuild, source maps, debug ids)"
   (cd "$web" && npm run --silent build) || fail "the storefront bundle did not build (npm run build in $web)"

@@ -29,6 +29,7 @@ from stack_support.browser import (
 )
 
 OTLP_URL = "http://127.0.0.1:4318/v1/traces"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 DSN = "http://public@127.0.0.1:8010/5"
 
 
@@ -137,10 +138,24 @@ def test_telemetry_off_serves_the_pages_without_the_telemetry_bundle(
     """With DEMO_STOREFRONT_TELEMETRY_ENABLED off, only the page script is included."""
     require_bundle()
     scripts = _parse(storefront.get("/").text).scripts
-    assert [s.rsplit("/", 1)[1] for s in scripts] == ["telemetry.js", "app.js"]
+    assert [re.sub(r"-\w+\.js$", ".js", s.rsplit("/", 1)[1]) for s in scripts] == [
+        "telemetry.js",
+        "app.js",
+    ]
     storefront.app.state.storefront = StorefrontSettings(telemetry_enabled=False)  # type: ignore[attr-defined]
     scripts = _parse(storefront.get("/").text).scripts
-    assert [s.rsplit("/", 1)[1] for s in scripts] == ["app.js"]
+    assert [re.sub(r"-\w+\.js$", ".js", s.rsplit("/", 1)[1]) for s in scripts] == ["app.js"]
+
+
+def test_bundle_files_are_immutable_and_the_stylesheet_revalidates(storefront: TestClient) -> None:
+    """Hashed bundle files are cached for a year; the unhashed stylesheet is revalidated."""
+    require_bundle()
+    script = _parse(storefront.get("/").text).scripts[0]
+    cached = storefront.get(script)
+    assert cached.status_code == 200
+    assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
+    css = storefront.get("/static/storefront/storefront.css")
+    assert css.headers["cache-control"] == "no-cache"
 
 
 def test_add_to_cart_works_without_javascript(storefront: TestClient) -> None:
@@ -179,6 +194,20 @@ def test_bad_add_to_cart_says_what_was_wrong(
     )
     assert response.status_code == status
     assert text in response.text
+
+
+@pytest.mark.parametrize("path", ["/login", "/checkout"])
+def test_forms_posted_without_javascript_keep_secrets_out_of_urls(
+    storefront: TestClient, path: str
+) -> None:
+    """Login and payment forms post (never GET) and, without the script, get a plain answer."""
+    _add(storefront)  # so the checkout page has its form
+    form = re.search(r"<form id=\"\w+-form\"[^>]*>", storefront.get(path).text)
+    assert form is not None and 'method="post"' in form[0], form
+    response = storefront.post(path, content="password=hunter2", headers=FORM)
+    assert response.status_code == 400
+    assert "needs JavaScript" in response.text
+    assert "hunter2" not in response.text
 
 
 def test_unknown_product_page_is_a_404_page(storefront: TestClient) -> None:

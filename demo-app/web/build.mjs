@@ -14,9 +14,17 @@ export const outdir = join(here, '..', 'src', 'lookout_demo', 'storefront', 'sta
 
 rmSync(outdir, { recursive: true, force: true });
 mkdirSync(outdir, { recursive: true });
+const entryPoints = {
+  telemetry: join(here, 'src', 'telemetry.js'),
+  errors: join(here, 'src', 'errors.js'),
+  app: join(here, 'src', 'app.js'),
+};
 const result = await esbuild.build({
-  entryPoints: { telemetry: join(here, 'src', 'telemetry.js'), app: join(here, 'src', 'app.js') },
+  entryPoints,
   outdir,
+  // Content-hashed names (telemetry-3FQ2K7XA.js), listed in manifest.json for the shop's
+  // templates: the files are served as immutable, so a repeat view never asks for them again.
+  entryNames: '[name]-[hash]',
   bundle: true,
   format: 'iife',
   // Browsers of the last few years; keeps class fields and optional chaining as written.
@@ -40,6 +48,11 @@ for (const file of Object.keys(result.metafile.outputs).filter((f) => f.endsWith
 }
 const sentryCli = join(here, 'node_modules', '.bin', 'sentry-cli');
 execFileSync(sentryCli, ['sourcemaps', 'inject', outdir], { stdio: ['ignore', 'ignore', 'inherit'] });
-for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) {
-  if (file.endsWith('.js')) console.log(`built ${relative(here, file)} (${bytes} bytes)`);
+const manifest = {};
+for (const [file, { bytes, entryPoint }] of Object.entries(result.metafile.outputs)) {
+  if (!entryPoint) continue;
+  const name = Object.keys(entryPoints).find((key) => resolve(entryPoints[key]) === resolve(here, entryPoint));
+  manifest[name] = relative(outdir, resolve(here, file));
+  console.log(`built ${relative(here, file)} (${bytes} bytes)`);
 }
+writeFileSync(join(outdir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -17,7 +17,7 @@ if (!SENTRY_URL || !SENTRY_AUTH_TOKEN) {
   console.log('source maps not uploaded: set SENTRY_URL and SENTRY_AUTH_TOKEN (a Bugsink token)');
   process.exit(0);
 }
-if (!existsSync(join(outdir, 'app.js.map'))) {
+if (!existsSync(join(outdir, 'manifest.json'))) {
   console.error(`no source maps in ${outdir}: run npm run build first`);
   process.exit(2);
 }

@@ -62,7 +62,7 @@ def require_browser() -> None:
 
 def require_bundle() -> None:
     """Skip (locally) or fail (in CI) when the storefront's browser bundle was not built."""
-    if not (BUNDLE_DIR / "telemetry.js").is_file() or not AXE_JS.is_file():
+    if not (BUNDLE_DIR / "manifest.json").is_file() or not AXE_JS.is_file():
         _missing(
             f"the storefront bundle ({BUNDLE_DIR}) or axe-core is missing: "
             "cd demo-app/web && npm ci && npm run build (scripts/test.sh does)"

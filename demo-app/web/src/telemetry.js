@@ -1,5 +1,7 @@
 // The storefront's browser telemetry: OpenTelemetry traces (document load, fetch, clicks) with
-// the Web Vitals on the page-load span, and browser errors through the Sentry SDK.
+// the Web Vitals on the page-load span; browser errors are buffered here and reported by the
+// Sentry SDK in errors.js, which is loaded after the page (it is half the code and nothing on
+// the page needs it sooner).
 //
 // One trace per page view: the shop renders the traceparent of the server span that built the
 // page into <meta name="traceparent">; the document-load span, every click and every fetch of
@@ -21,11 +23,9 @@ import {
   WebTracerProvider,
 } from '@opentelemetry/sdk-trace-web';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import * as Sentry from '@sentry/browser';
 import { onCLS, onINP, onLCP, onTTFB } from 'web-vitals';
 
 import { pageConfig, traceIdOf } from './config.js';
-import { scrubEvent, scrubValue } from './scrub.js';
 
 const config = pageConfig();
 const pageTraceId = traceIdOf(config.traceparent);
@@ -33,19 +33,33 @@ const pageTraceId = traceIdOf(config.traceparent);
 /** Escape text for use inside a RegExp. */
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-// --- errors: the Sentry browser SDK into Bugsink ---------------------------------------------
+// --- errors: buffered until errors.js (the Sentry browser SDK) has loaded ---------------------
+// errors.js is fetched after the load event, off the critical path; an error thrown before it
+// runs is kept here and reported by it, so nothing from the first moments of a page is lost.
 if (config.sentryDsn) {
-  Sentry.init({
-    dsn: config.sentryDsn,
-    release: config.release,
-    environment: config.environment,
-    // Tracing is OpenTelemetry's job here; Sentry only reports errors.
-    tracesSampleRate: 0,
-    sendDefaultPii: false,
-    initialScope: { tags: { trace_id: pageTraceId, request_id: config.requestId || '' } },
-    beforeSend: (event) => scrubEvent(event),
-    beforeBreadcrumb: (crumb) => scrubValue(crumb),
-  });
+  const pending = [];
+  const onError = (event) => pending.push(event.error || event.message);
+  const onRejection = (event) => pending.push(event.reason);
+  window.addEventListener('error', onError);
+  window.addEventListener('unhandledrejection', onRejection);
+  window.lookoutErrors = {
+    pending,
+    /** Called by errors.js once Sentry's own handlers are installed. */
+    stopBuffering() {
+      window.removeEventListener('error', onError);
+      window.removeEventListener('unhandledrejection', onRejection);
+      return pending.splice(0);
+    },
+  };
+  const loadErrors = () => {
+    if (!config.errorsScript) return;
+    const script = document.createElement('script');
+    script.src = config.errorsScript;
+    script.async = true;
+    document.head.append(script);
+  };
+  if (document.readyState === 'complete') setTimeout(loadErrors, 0);
+  else window.addEventListener('load', () => setTimeout(loadErrors, 0), { once: true });
 }
 
 // --- the page-load span waits for the final Web Vitals ---------------------------------------

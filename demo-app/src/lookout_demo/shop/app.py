@@ -17,8 +17,8 @@ from lookout_demo.shop.payments_client import PaymentsClient
 from lookout_demo.shop.routes import auth, carts, catalog, checkout, experiments, versions
 from lookout_demo.shop.security import LoginGuard
 from lookout_demo.storage.audit import AuditLog
-from lookout_demo.storefront import mount_storefront
 from lookout_demo.storage.migrations import describe, migrate
+from lookout_demo.storefront import mount_storefront
 from lookout_demo.telemetry.metrics import ShopMetrics
 from lookout_demo.telemetry.otel import Telemetry
 from lookout_demo.web.foundation import build_foundation

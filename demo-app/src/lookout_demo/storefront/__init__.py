@@ -9,9 +9,8 @@ configured from :mod:`lookout_demo.storefront.settings` through each page.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
-from lookout_demo.storefront.pages import STATIC_DIR, STATIC_PREFIX, router
+from lookout_demo.storefront.pages import STATIC_DIR, STATIC_PREFIX, StorefrontStatic, router
 from lookout_demo.storefront.settings import StorefrontSettings, get_storefront_settings
 
 __all__ = ["mount_storefront"]
@@ -24,4 +23,4 @@ def mount_storefront(app: FastAPI, settings: StorefrontSettings | None = None) -
         return
     app.state.storefront = settings
     app.include_router(router)
-    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="storefront-static")
+    app.mount(STATIC_PREFIX, StorefrontStatic(directory=STATIC_DIR), name="storefront-static")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -24,7 +26,16 @@ from lookout_demo.storefront.settings import StorefrontSettings
 from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
 
-__all__ = ["CART_COOKIE", "STATIC_DIR", "STATIC_PREFIX", "page_config", "router"]
+__all__ = [
+    "BUNDLE_DIR",
+    "CART_COOKIE",
+    "STATIC_DIR",
+    "STATIC_PREFIX",
+    "StorefrontStatic",
+    "bundle",
+    "page_config",
+    "router",
+]
 
 log = logging.getLogger("lookout_demo.storefront")
 
@@ -42,22 +53,41 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 
 _bundle_warned = False
+#: The bundle's entry points; build.mjs lists their content-hashed file names in manifest.json.
+ENTRY_POINTS = ("telemetry", "errors", "app")
 
 
-def _bundle_present() -> bool:
-    """Say whether the browser bundle was built; warn once when it was not."""
+def bundle() -> dict[str, str] | None:
+    """Return the bundle's URL per entry point, or None (warned once) when it was not built."""
     global _bundle_warned  # noqa: PLW0603 - one warning per process, not per page view
-    present = (BUNDLE_DIR / "app.js").is_file() and (BUNDLE_DIR / "telemetry.js").is_file()
-    if not present and not _bundle_warned:
-        _bundle_warned = True
-        log.warning(
-            "storefront bundle missing: pages are served without scripts",
-            extra={
-                "bundle_dir": str(BUNDLE_DIR),
-                "fix": "cd demo-app/web && npm ci && npm run build",
-            },
-        )
-    return present
+    try:
+        manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text(encoding="utf-8"))
+        urls = {name: f"{STATIC_PREFIX}/dist/{manifest[name]}" for name in ENTRY_POINTS}
+    except (OSError, ValueError, KeyError):
+        if not _bundle_warned:
+            _bundle_warned = True
+            log.warning(
+                "storefront bundle missing: pages are served without scripts",
+                extra={
+                    "manifest": str(BUNDLE_DIR / "manifest.json"),
+                    "fix": "cd demo-app/web && npm ci && npm run build",
+                },
+            )
+        return None
+    return urls
+
+
+class StorefrontStatic(StaticFiles):
+    """The stylesheet and the bundle; the bundle's hashed files are cached for good."""
+
+    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
+        """Serve a file; a content-hashed bundle file is immutable (its name changes instead)."""
+        response = super().file_response(full_path, *args, **kwargs)
+        if Path(full_path).parent == BUNDLE_DIR and Path(full_path).name != "manifest.json":
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        else:
+            response.headers["Cache-Control"] = "no-cache"  # revalidate: the name stays the same
+        return response
 
 
 def _traceparent() -> str | None:
@@ -81,20 +111,22 @@ def page_config(request: Request) -> dict[str, Any]:
         "sampleRate": settings.trace_sample_rate,
         "requestId": getattr(request.state, "request_id", None),
         "traceparent": _traceparent(),
+        # Loaded by the telemetry script after the page's load event (the Sentry SDK).
+        "errorsScript": (bundle() or {}).get("errors"),
     }
 
 
 def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
     settings: StorefrontSettings = request.app.state.storefront
-    scripts = _bundle_present()
+    scripts = bundle() or {}
     return templates.TemplateResponse(
         request,
         template,
         {
             "config": page_config(request),
             "static": STATIC_PREFIX,
-            "app_script": scripts,
-            "telemetry_script": scripts and settings.telemetry_enabled,
+            "app_script": scripts.get("app"),
+            "telemetry_script": scripts.get("telemetry") if settings.telemetry_enabled else None,
             "cart_count": context.pop("cart_count", None),
             **context,
         },
@@ -239,3 +271,20 @@ async def order_page(request: Request, order_id: str) -> Response:
             message="That is not an order number.",
         )
     return _render(request, "order.html", order_id=order_id)
+
+
+@router.post("/login", response_class=HTMLResponse)
+@router.post("/checkout", response_class=HTMLResponse)
+async def form_without_javascript(request: Request) -> Response:
+    """Answer a login or payment form posted without JavaScript; its body is never read.
+
+    The forms say ``method="post"`` so that, without the page script, a password or a card
+    number is never put in a URL (and so in logs and history) by a default GET submission.
+    """
+    return _render(
+        request,
+        "error.html",
+        status_code=400,
+        title="This form needs JavaScript",
+        message="Logging in and paying talk to the shop's API from the page: turn JavaScript on.",
+    )
