@@ -148,12 +148,14 @@ def test_telemetry_off_serves_the_pages_without_the_telemetry_bundle(
 
 
 def test_bundle_files_are_immutable_and_the_stylesheet_revalidates(storefront: TestClient) -> None:
-    """Hashed bundle files are cached for a year; the unhashed stylesheet is revalidated."""
+    """Hashed bundle files are gzipped and cached for a year; the stylesheet is revalidated."""
     require_bundle()
     script = _parse(storefront.get("/").text).scripts[0]
     cached = storefront.get(script)
     assert cached.status_code == 200
     assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert cached.headers["content-encoding"] == "gzip"  # precompressed at build
+    assert "lookoutTelemetry" in cached.text  # httpx decoded it: a real gzip of the script
     css = storefront.get("/static/storefront/storefront.css")
     assert css.headers["cache-control"] == "no-cache"
 

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 import * as esbuild from 'esbuild';
@@ -56,3 +57,9 @@ for (const [file, { bytes, entryPoint }] of Object.entries(result.metafile.outpu
   console.log(`built ${relative(here, file)} (${bytes} bytes)`);
 }
 writeFileSync(join(outdir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+// Precompressed copies (after the debug ids are in): the shop sends them to browsers that
+// accept gzip, a third of the bytes on the wire, with no compression work per request.
+for (const file of Object.values(manifest)) {
+  const path = join(outdir, file);
+  writeFileSync(`${path}.gz`, gzipSync(readFileSync(path), { level: 9 }));
+}

@@ -10,12 +10,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy import select
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from lookout_demo import __version__
 from lookout_demo.shop.deps import State
@@ -78,12 +80,22 @@ def bundle() -> dict[str, str] | None:
 
 
 class StorefrontStatic(StaticFiles):
-    """The stylesheet and the bundle; the bundle's hashed files are cached for good."""
+    """The stylesheet and the bundle: hashed bundle files cached for good, sent gzipped."""
 
-    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
-        """Serve a file; a content-hashed bundle file is immutable (its name changes instead)."""
-        response = super().file_response(full_path, *args, **kwargs)
-        if Path(full_path).parent == BUNDLE_DIR and Path(full_path).name != "manifest.json":
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """Serve a file; a bundle script goes out as its precompressed .gz when accepted."""
+        response = await super().get_response(path, scope)
+        full = BUNDLE_DIR.parent / path
+        gzipped = full.with_name(full.name + ".gz")
+        accepts = "gzip" in Headers(scope=scope).get("accept-encoding", "")
+        if response.status_code == 200 and accepts and full.suffix == ".js" and gzipped.is_file():
+            response = FileResponse(
+                gzipped,
+                media_type="text/javascript",
+                headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            )
+        if full.parent == BUNDLE_DIR and full.name != "manifest.json":
+            # The name changes with the content, so a cached copy never goes stale.
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         else:
             response.headers["Cache-Control"] = "no-cache"  # revalidate: the name stays the same
