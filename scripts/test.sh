@@ -61,7 +61,8 @@ source_sha=$(cat "$web/package-lock.json" "$web/build.mjs" "$web"/src/*.js | sha
 if [ ! -f "$bundle/manifest.json" ] \
    || [ "$(cat "$web/node_modules/.lookout-bundle.sha256" 2>/dev/null)" != "$source_sha" ]; then
   step "building the storefront bundle (esbuild, source maps, debug ids)"
-  (cd "$web" && npm run --silent build) || fail "the storefront bundle did not build (npm run build in $web)"
+  # Never an upload from here: the tests upload to their own Bugsink (SENTRY_* of the shell unset).
+  (cd "$web" && env -u SENTRY_URL -u SENTRY_AUTH_TOKEN npm run --silent build) || fail "the storefront bundle did not build (npm run build in $web)"
   echo "$source_sha" > "$web/node_modules/.lookout-bundle.sha256"
 fi
 

@@ -1,5 +1,6 @@
 // Upload the built bundle's source maps to Bugsink (Sentry-compatible: sentry-cli's debug-id
-// artifact bundles), so browser errors show the source file and line. Run after `npm run build`.
+// artifact bundles), so browser errors show the source file and line. build.mjs runs it last;
+// run it alone to upload a bundle built earlier (the image's: same lock file, same debug ids).
 //   SENTRY_URL=http://127.0.0.1:8010/ SENTRY_AUTH_TOKEN=<token> npm run upload-sourcemaps
 // SENTRY_ORG is ignored by Bugsink (one organisation) but sentry-cli wants one; SENTRY_PROJECT
 // defaults to "storefront". Without SENTRY_URL and SENTRY_AUTH_TOKEN it says so and exits 0:
