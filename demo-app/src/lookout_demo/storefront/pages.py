@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from pathlib import Path
@@ -59,12 +60,18 @@ _bundle_warned = False
 ENTRY_POINTS = ("telemetry", "errors", "app")
 
 
+@functools.lru_cache(maxsize=1)
+def _manifest(_mtime_ns: int) -> dict[str, str]:
+    """Read manifest.json (again only when its mtime changes: a rebuild while serving)."""
+    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text(encoding="utf-8"))
+    return {name: f"{STATIC_PREFIX}/dist/{manifest[name]}" for name in ENTRY_POINTS}
+
+
 def bundle() -> dict[str, str] | None:
     """Return the bundle's URL per entry point, or None (warned once) when it was not built."""
     global _bundle_warned  # noqa: PLW0603 - one warning per process, not per page view
     try:
-        manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text(encoding="utf-8"))
-        urls = {name: f"{STATIC_PREFIX}/dist/{manifest[name]}" for name in ENTRY_POINTS}
+        urls = _manifest((BUNDLE_DIR / "manifest.json").stat().st_mtime_ns)
     except (OSError, ValueError, KeyError):
         if not _bundle_warned:
             _bundle_warned = True
