@@ -31,8 +31,11 @@ fi
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
-# Headless Chromium for the status page and storefront tests.
+# Headless Chromium for the status page and storefront tests, and the driver Selenium uses.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# Node.js and npm build the storefront's browser bundle (demo-app/web).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing Debian packages: ${missing[*]}"
   sudo=""
@@ -44,6 +47,24 @@ fi
 
 step "syncing Python dependencies (uv.lock)"
 uv sync --all-packages --locked --quiet || fail "uv.lock is out of date with a pyproject.toml: run 'uv lock' and commit it"
+
+# --- the storefront's browser bundle: npm ci and esbuild, only when something changed ---------
+web=demo-app/web
+bundle=demo-app/src/lookout_demo/storefront/static/dist
+lock_sha=$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$web/node_modules/.lookout-lock.sha256" 2>/dev/null)" != "$lock_sha" ]; then
+  step "npm ci (demo-app/web: package-lock.json changed or node_modules missing)"
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed in $web"
+  echo "$lock_sha" > "$web/node_modules/.lookout-lock.sha256"
+fi
+source_sha=$(cat "$web/package-lock.json" "$web/build.mjs" "$web"/src/*.js | sha256sum | cut -d' ' -f1)
+if [ ! -f "$bundle/manifest.json" ] \
+   || [ "$(cat "$web/node_modules/.lookout-bundle.sha256" 2>/dev/null)" != "$source_sha" ]; then
+  step "building the storefront bundle (esbuild, source maps, debug ids)"
+  # Never an upload from here: the tests upload to their own Bugsink (SENTRY_* of the shell unset).
+  (cd "$web" && env -u SENTRY_URL -u SENTRY_AUTH_TOKEN npm run --silent build) || fail "the storefront bundle did not build (npm run build in $web)"
+  echo "$source_sha" > "$web/node_modules/.lookout-bundle.sha256"
+fi
 
 # --- lint ------------------------------------------------------------------------------------
 step "ruff (lint, format)"

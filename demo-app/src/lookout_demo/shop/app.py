@@ -18,6 +18,7 @@ from lookout_demo.shop.routes import auth, carts, catalog, checkout, experiments
 from lookout_demo.shop.security import LoginGuard
 from lookout_demo.storage.audit import AuditLog
 from lookout_demo.storage.migrations import describe, migrate
+from lookout_demo.storefront import mount_storefront
 from lookout_demo.telemetry.metrics import ShopMetrics
 from lookout_demo.telemetry.otel import Telemetry
 from lookout_demo.web.foundation import build_foundation
@@ -117,4 +118,6 @@ def create_app(
     app.state.shop = state
     app.state.audit = audit
     app.state.outbox = outbox
+    # The storefront's pages (server-rendered, over the routes above); off: the API only.
+    mount_storefront(app)
     return app
