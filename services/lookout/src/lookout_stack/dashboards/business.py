@@ -107,9 +107,10 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Payments by method and outcome",
-                "Payment operations per second by operation, method and outcome.",
+                "Payment operations per second by operation, method and outcome (recorded).",
                 prom(
-                    f"sum by (operation, method, outcome) (rate(payments_transactions_total{RI}))",
+                    "sum by (operation, method, outcome) "
+                    "(job_operation_method_outcome:payments_transactions:rate5m)",
                     "{{operation}} {{method}} {{outcome}}",
                 ),
                 unit="ops",
