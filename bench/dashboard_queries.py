@@ -730,7 +730,9 @@ def backfill(  # noqa: PLR0917 (a script's step: its inputs, in order)
     say(f"  done in {time.monotonic() - t0:.1f} s")
 
 
-def report(url: str, queries: list[Query], rng: TimeRange, dashboards: int, rounds: int) -> None:
+def report(  # noqa: PLR0917 (a script's step: its inputs, in order)
+    url: str, queries: list[Query], rng: TimeRange, dashboards: int, rounds: int, top: int
+) -> None:
     """Measure both sets over interleaved rounds and print the figures."""
     twins = [i for i, q in enumerate(queries) if q.raw is not None]
     using = [i for i in twins if queries[i].raw != queries[i].recorded]
@@ -791,9 +793,17 @@ def report(url: str, queries: list[Query], rng: TimeRange, dashboards: int, roun
     )
     if any(errors.values()):
         print(f"  errors: {errors} (listed above)")
+    # What is left once no single query stands out: the per-query floor (a round trip, parsing,
+    # an index lookup) times the number of queries.
+    per_query = sorted(median_each("recorded", i) for i in range(len(queries)))
+    print(
+        f"  recorded, per query: median {statistics.median(per_query) * 1000:5.1f} ms, "
+        f"fastest {per_query[0] * 1000:5.1f} ms; the {len(queries)} at the median would take "
+        f"{statistics.median(per_query) * len(queries):5.3f} s"
+    )
     for name in ("recorded", "raw"):
         pool = range(len(queries)) if name == "recorded" else twins
-        slow = sorted(pool, key=lambda i: -median_each(name, i))[:5]
+        slow = sorted(pool, key=lambda i: -median_each(name, i))[:top]
         print(f"  slowest {name} queries (s):")
         for i in slow:
             print(f"    {median_each(name, i):6.3f}  {queries[i].where}")
@@ -811,6 +821,7 @@ def main() -> int:
     parser.add_argument("--rules", type=Path, default=RULES, help="folder of rule files (*.yml)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--keep", action="store_true", help="keep the folder with the data")
+    parser.add_argument("--top", type=int, default=5, help="slowest queries to list per set (5)")
     parser.add_argument(
         "--reuse",
         type=Path,
@@ -844,7 +855,7 @@ def main() -> int:
         rng = TimeRange(start * 1000, end * 1000)
         with prometheus(data, port) as url:
             queries = asyncio.run(panel_queries(dashboards, url, rng, rules))
-            report(url, queries, rng, len(dashboards), args.rounds)
+            report(url, queries, rng, len(dashboards), args.rounds, args.top)
     except (RuntimeError, OSError, ValueError) as exc:
         print(f"bench set-up failed: {exc}", file=sys.stderr)
         return 2
