@@ -38,7 +38,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -53,7 +52,12 @@ import httpx
 import psutil
 import redis
 
-from stack_support.backends import MissingPrerequisite, backend_binary, system_binary
+from stack_support.backends import (
+    MissingPrerequisite,
+    backend_binary,
+    free_port,
+    system_binary,
+)
 from stack_support.compose import interpolate, load_env_file, load_script
 
 __all__ = [
@@ -253,7 +257,7 @@ class NativeStack:
         self.names = list(services)
         self.services: dict[str, ServiceProcess] = {}
         self._moved_ports = {
-            name: {port: _free_port() for port in HOST_LOOPBACK_PORTS.get(name, [])}
+            name: {port: free_port() for port in HOST_LOOPBACK_PORTS.get(name, [])}
             for name in self.names
         }
         # Compose services, plus any host an override names (a service not in compose yet).
@@ -521,14 +525,6 @@ class NativeStack:
 
         top = psutil.Process(self.pid(service))
         return sum(p.memory_info().rss for p in [top, *top.children(recursive=True)])
-
-
-def _free_port() -> int:
-    """Return a TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _answers(client: httpx.Client, url: str) -> bool:
