@@ -81,10 +81,7 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "PaymentFailureRateHigh's thresholds.",
                 prom(f"max({DECLINED_OR_ZERO})"),
                 unit="percentunit",
-                steps=Steps.above(
-                    rules.threshold("PaymentFailureRateHigh", "warning", DECLINED),
-                    rules.threshold("PaymentFailureRateHigh", "critical", DECLINED),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("PaymentFailureRateHigh", DECLINED)),
             )
         )
         .with_panel(
@@ -122,10 +119,7 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "Share of authorisations declined (recorded). Dashed: PaymentFailureRateHigh.",
                 prom(DECLINED_OR_ZERO, "{{job}}"),
                 unit="percentunit",
-                steps=Steps.above(
-                    rules.threshold("PaymentFailureRateHigh", "warning", DECLINED),
-                    rules.threshold("PaymentFailureRateHigh", "critical", DECLINED),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("PaymentFailureRateHigh", DECLINED)),
             )
         )
         .with_panel(

@@ -87,10 +87,7 @@ def _red(dashboard: Dashboard, rules: Rules, links: list[DashboardLink]) -> Dash
                     f"or (job:http_server_requests:rate5m{{{SERVICE}}} * 0)"
                 ),
                 unit="percentunit",
-                steps=Steps.above(
-                    rules.threshold("HTTPErrorRateHigh", "warning", ERROR_RATIO),
-                    rules.threshold("HTTPErrorRateHigh", "critical", ERROR_RATIO),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("HTTPErrorRateHigh", ERROR_RATIO)),
             )
         )
         .with_panel(
@@ -99,10 +96,7 @@ def _red(dashboard: Dashboard, rules: Rules, links: list[DashboardLink]) -> Dash
                 "95th percentile over 5m; colours at HTTPLatencyP95High's thresholds.",
                 prom(p95),
                 unit="s",
-                steps=Steps.above(
-                    rules.threshold("HTTPLatencyP95High", "warning", LATENCY),
-                    rules.threshold("HTTPLatencyP95High", "critical", LATENCY),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("HTTPLatencyP95High", LATENCY)),
             )
         )
         .with_panel(
@@ -145,10 +139,7 @@ def _red(dashboard: Dashboard, rules: Rules, links: list[DashboardLink]) -> Dash
                     "{{route}}",
                 ),
                 unit="percentunit",
-                steps=Steps.above(
-                    rules.threshold("HTTPErrorRateHigh", "warning", ERROR_RATIO),
-                    rules.threshold("HTTPErrorRateHigh", "critical", ERROR_RATIO),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("HTTPErrorRateHigh", ERROR_RATIO)),
             )
         )
         .with_panel(
@@ -158,10 +149,7 @@ def _red(dashboard: Dashboard, rules: Rules, links: list[DashboardLink]) -> Dash
                 "HTTPLatencyP95High's thresholds and HTTPLatencyP99High's.",
                 prom(f"{LATENCY}{{{SERVICE}}}", "p{{quantile}}"),
                 unit="s",
-                steps=Steps.above(
-                    rules.threshold("HTTPLatencyP95High", "warning", LATENCY),
-                    rules.threshold("HTTPLatencyP95High", "critical", LATENCY),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("HTTPLatencyP95High", LATENCY)),
             )
         )
         .with_panel(
