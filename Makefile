@@ -1,11 +1,11 @@
 # The few targets people look for. `make test` is the one test command (CI runs it too).
-.PHONY: help up down logs test lint test-unit load bench bench-stack bench-queries check
+.PHONY: help up down logs test lint test-unit load bench bench-stack bench-queries check dashboards slo
 
 # preflight.py needs PyYAML: the project's venv has it; a plain python3 may too.
 PREFLIGHT := $(shell command -v uv >/dev/null 2>&1 && echo "uv run python" || echo python3) scripts/preflight.py
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 up: ## check host ports, start the stack, print where everything is
 	$(PREFLIGHT)
@@ -42,3 +42,9 @@ bench-queries: ## every dashboard's PromQL over 24 h of backfilled data: recordi
 
 check: ## run every dashboard panel's queries against the running stack (data / empty / error)
 	uv run lookout check
+
+dashboards: ## regenerate grafana/dashboards/*.json from services/lookout (then commit them)
+	uv run lookout dashboards build
+
+slo: ## regenerate prometheus/rules/slo.yml and its promtool tests from slo/slos.yaml
+	uv run lookout slo build

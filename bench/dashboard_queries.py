@@ -42,9 +42,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+# stack_support lives beside the tests (inserted on sys.path above).
 from lookout_stack.check.backends.prometheus import PrometheusBackend
 from lookout_stack.check.context import QueryContext
 from lookout_stack.check.errors import VariableError
@@ -53,6 +55,7 @@ from lookout_stack.check.model import Dashboard, datasource_kind, find_dashboard
 from lookout_stack.check.runner import panel_repetitions, variable_datasource_kind
 from lookout_stack.check.timing import TimeRange, max_data_points_for
 from lookout_stack.check.variables import resolve_variables
+from stack_support.prometheus import run_prometheus
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "prometheus" / "rules"
@@ -348,42 +351,14 @@ def _run(args: list[str], what: str, timeout: float = 1800) -> str:
 @contextlib.contextmanager
 def prometheus(data: Path, port: int) -> Iterator[str]:
     """Run Prometheus on ``data`` (no scrapes, no rules); yield its URL."""
-    config = data.parent / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n", encoding="utf-8")
-    log = (data.parent / "prometheus.log").open("ab")
-    process = subprocess.Popen(
-        [
-            shutil.which("prometheus") or "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=30d",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--query.max-samples=100000000",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                msg = (
-                    f"prometheus exited {process.returncode}; see {data.parent / 'prometheus.log'}"
-                )
-                raise RuntimeError(msg)
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                msg = "prometheus not ready within 120 s"
-                raise RuntimeError(msg)
-            time.sleep(0.3)
+    config = "global:\n  scrape_interval: 15s\nscrape_configs: []\n"
+    # 30d retention: backfilled blocks are hours old, never dropped while measured; the
+    # samples limit: a 24 h range over raw histograms reads more than the default 50 million.
+    flags = ["--storage.tsdb.retention.time=30d", "--query.max-samples=100000000"]
+    with run_prometheus(
+        data.parent, config, data=data, port=port, flags=flags, ready_timeout=120
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
 
 
 @dataclass
@@ -730,8 +705,20 @@ def backfill(  # noqa: PLR0917 (a script's step: its inputs, in order)
     say(f"  done in {time.monotonic() - t0:.1f} s")
 
 
-def report(url: str, queries: list[Query], rng: TimeRange, dashboards: int, rounds: int) -> None:
-    """Measure both sets over interleaved rounds and print the figures."""
+def report(  # noqa: PLR0917 (a script's step: its inputs, in order)
+    url: str,
+    queries: list[Query],
+    rng: TimeRange,
+    dashboards: int,
+    rounds: int,
+    top: int,
+    baseline: list[Query] | None = None,
+) -> None:
+    """Measure both sets over interleaved rounds and print the figures.
+
+    With ``baseline`` (the targets of other dashboards, e.g. before a change), their recorded
+    set runs in the same rounds, so both figures see the same machine load.
+    """
     twins = [i for i, q in enumerate(queries) if q.raw is not None]
     using = [i for i in twins if queries[i].raw != queries[i].recorded]
     say(
@@ -743,15 +730,16 @@ def report(url: str, queries: list[Query], rng: TimeRange, dashboards: int, roun
     each: dict[str, list[list[float]]] = {}
     errors: dict[str, int] = {}
     for round_ in range(1, rounds + 1):
-        for name, raw, in_flight in (
-            ("recorded", False, 1),
-            ("raw", True, 1),
-            ("recorded x6", False, 6),
-            ("raw x6", True, 6),
-        ):
-            wall, per, failed = asyncio.run(
-                run_set(url, queries, rng, raw=raw, in_flight=in_flight)
-            )
+        sets = [
+            ("recorded", queries, False, 1),
+            ("raw", queries, True, 1),
+            ("recorded x6", queries, False, 6),
+            ("raw x6", queries, True, 6),
+        ]
+        if baseline is not None:
+            sets.insert(1, ("baseline", baseline, False, 1))
+        for name, chosen, raw, in_flight in sets:
+            wall, per, failed = asyncio.run(run_set(url, chosen, rng, raw=raw, in_flight=in_flight))
             totals.setdefault(name, []).append(wall)
             each.setdefault(name, []).append(per)
             errors[name] = max(errors.get(name, 0), failed)
@@ -789,14 +777,32 @@ def report(url: str, queries: list[Query], rng: TimeRange, dashboards: int, roun
         "  raw twins, 6 in flight                           "
         f"{statistics.median(totals['raw x6']):7.3f} s"
     )
+    if baseline is not None:
+        print(
+            f"  baseline: its {len(baseline)} queries, with recording rules, one at a time "
+            f"{statistics.median(totals['baseline']):7.3f} s (same rounds)"
+        )
     if any(errors.values()):
         print(f"  errors: {errors} (listed above)")
-    for name in ("recorded", "raw"):
-        pool = range(len(queries)) if name == "recorded" else twins
-        slow = sorted(pool, key=lambda i: -median_each(name, i))[:5]
+    # What is left once no single query stands out: the per-query floor (a round trip, parsing,
+    # an index lookup) times the number of queries.
+    per_query = sorted(median_each("recorded", i) for i in range(len(queries)))
+    print(
+        f"  recorded, per query: median {statistics.median(per_query) * 1000:5.1f} ms, "
+        f"fastest {per_query[0] * 1000:5.1f} ms; the {len(queries)} at the median would take "
+        f"{statistics.median(per_query) * len(queries):5.3f} s"
+    )
+    for name, chosen, pool in (
+        ("recorded", queries, list(range(len(queries)))),
+        ("raw", queries, twins),
+        ("baseline", baseline or [], list(range(len(baseline or [])))),
+    ):
+        if not pool:
+            continue
+        slow = sorted(pool, key=lambda i: -median_each(name, i))[:top]
         print(f"  slowest {name} queries (s):")
         for i in slow:
-            print(f"    {median_each(name, i):6.3f}  {queries[i].where}")
+            print(f"    {median_each(name, i):6.3f}  {chosen[i].where}")
 
 
 def say(line: str) -> None:
@@ -811,6 +817,13 @@ def main() -> int:
     parser.add_argument("--rules", type=Path, default=RULES, help="folder of rule files (*.yml)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--keep", action="store_true", help="keep the folder with the data")
+    parser.add_argument("--top", type=int, default=5, help="slowest queries to list per set (5)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="dashboards to time in the same rounds (e.g. the JSON before a change)",
+    )
     parser.add_argument(
         "--reuse",
         type=Path,
@@ -844,7 +857,11 @@ def main() -> int:
         rng = TimeRange(start * 1000, end * 1000)
         with prometheus(data, port) as url:
             queries = asyncio.run(panel_queries(dashboards, url, rng, rules))
-            report(url, queries, rng, len(dashboards), args.rounds)
+            baseline = None
+            if args.baseline:
+                before = [load_dashboard(p) for p in find_dashboards([args.baseline])]
+                baseline = asyncio.run(panel_queries(before, url, rng, rules))
+            report(url, queries, rng, len(dashboards), args.rounds, args.top, baseline)
     except (RuntimeError, OSError, ValueError) as exc:
         print(f"bench set-up failed: {exc}", file=sys.stderr)
         return 2

@@ -79,6 +79,9 @@ uv run yamllint --strict .
 step "hadolint (every Dockerfile)"
 mapfile -t dockerfiles < <(git ls-files '*Dockerfile' 'Dockerfile*')
 if [ ${#dockerfiles[@]} -gt 0 ]; then uv run hadolint "${dockerfiles[@]}"; fi
+step "generated dashboards and SLO rules match their sources (lookout dashboards/slo verify)"
+uv run lookout dashboards verify
+uv run lookout slo verify
 if [ -f docker-compose.yml ]; then
   step "compose file against the compose-spec schema"
   uv run check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml

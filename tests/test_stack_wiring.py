@@ -6,8 +6,10 @@ run's mechanical substitution (rendered, not started) and Debian's `promtool che
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +19,15 @@ import yaml
 
 from stack_support import IN_CI, MissingPrerequisite, require_binary
 from stack_support.compose import container_ports
-from stack_support.native import ENTRYPOINTS, NativeStack, ServiceProcess
+from stack_support.native import (
+    NATIVE_SERVICES,
+    WORKSPACE_SERVICES,
+    ImageCommand,
+    NativeStack,
+    ServiceProcess,
+    compose_argv,
+    dockerfile_command,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -34,7 +44,7 @@ CONFIG_FILES = sorted(
 REFERENCE = re.compile(
     rf"(?<![\w.-])({'|'.join(map(re.escape, sorted(SERVICES, key=len, reverse=True)))}):(\d+)\b"
 )
-NATIVE = [name for name in ENTRYPOINTS if name in SERVICES]
+NATIVE = [name for name in NATIVE_SERVICES if name in SERVICES]
 
 
 def ports_of(service: str) -> set[int]:
@@ -138,6 +148,82 @@ def test_native_rendering_leaves_no_container_address_or_path(service: str, tmp_
             assert not re.search(rf"(?<![\w.:/-]){re.escape(mount)}(?=/|\s|$|\")", text), (
                 f"{service}: left container path {mount}"
             )
+
+
+#: The compose spec's entrypoint/command rules, on an image with ENTRYPOINT ["relay"] CMD ["serve"].
+COMPOSE_ARGV_CASES = [
+    ("neither set: the image's both", {}, ["relay", "serve"]),
+    ("command replaces CMD", {"command": ["serve"]}, ["relay", "serve"]),
+    (
+        "command as a string is shell-split",
+        {"command": "check --config 'a b'"},
+        ["relay", "check", "--config", "a b"],
+    ),
+    ("command [] empties CMD", {"command": []}, ["relay"]),
+    (
+        "entrypoint drops the image's CMD",
+        {"entrypoint": ["python", "-m", "relay"]},
+        ["python", "-m", "relay"],
+    ),
+    (
+        "entrypoint and command",
+        {"entrypoint": "python -m relay", "command": ["serve"]},
+        ["python", "-m", "relay", "serve"],
+    ),
+    ("command null is the image's", {"command": None}, ["relay", "serve"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [c[1:] for c in COMPOSE_ARGV_CASES],
+    ids=[c[0] for c in COMPOSE_ARGV_CASES],
+)
+def test_compose_argv_combines_entrypoint_and_command_as_compose_does(
+    spec: dict[str, Any], expected: list[str]
+) -> None:
+    """The native argv is the image's ENTRYPOINT and CMD overridden by compose's rules."""
+    assert compose_argv(spec, ImageCommand(["relay"], ["serve"]), "test") == expected
+
+
+def test_dockerfile_command_reads_the_final_stage_and_skips_healthcheck_cmd(tmp_path: Path) -> None:
+    """ENTRYPOINT and CMD come from the last stage; a HEALTHCHECK's CMD is not the image's."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        'FROM python AS build\nENTRYPOINT ["builder"]\nCMD ["all"]\n'
+        "FROM python\nHEALTHCHECK --interval=15s \\\n"
+        '    CMD ["python", "-c", "pass"]\nENTRYPOINT ["relay"]\nCMD ["serve"]\n',
+        encoding="utf-8",
+    )
+    assert dockerfile_command(dockerfile) == ImageCommand(["relay"], ["serve"])
+
+
+def _cli_parser(program: str) -> Any:
+    """Return the argparse parser behind a console script of this workspace."""
+    (script,) = entry_points(group="console_scripts", name=program)
+    # Each CLI builds its parser in a private `_parser()`; calling main() would run the app.
+    return importlib.import_module(script.module)._parser()
+
+
+@pytest.mark.parametrize("service", NATIVE)
+def test_native_argv_is_what_the_container_runs(service: str, tmp_path: Path) -> None:
+    """Every native service runs its program once with compose's arguments, which it accepts.
+
+    This workspace's apps: the arguments parse with the app's own CLI parser (a doubled
+    entrypoint and command, ``webhook-relay serve serve``, does not). Upstream images: the
+    program followed by exactly compose's `command` (their image CMD is replaced).
+    """
+    rendered = _render(service, tmp_path)
+    program, *args = rendered.argv
+    assert Path(program).is_file(), f"{service}: {program} is not a program here"
+    if service in WORKSPACE_SERVICES:
+        parser = _cli_parser(Path(program).name)
+        parser.exit = lambda status=0, message=None: pytest.fail(  # type: ignore[method-assign]
+            f"{service}: {Path(program).name} rejects {args}: {message}"
+        )
+        parser.parse_args(args)
+    else:
+        assert len(args) == len(SERVICES[service]["command"]), f"{service}: {args}"
 
 
 def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:

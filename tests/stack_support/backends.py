@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ __all__ = [
     "MissingPrerequisite",
     "backend_binary",
     "backends_dir",
+    "free_port",
     "require_binary",
     "require_listening",
     "system_binary",
@@ -139,10 +141,16 @@ def require_binary(name: str) -> Path:
         pytest.skip(str(exc))
 
 
+def free_port() -> int:
+    """Return a loopback TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def require_listening(name: str, host: str, port: int) -> None:
     """Skip (locally) or fail (under CI=true) when a server a test needs is not listening."""
-    import socket
-
     import pytest
 
     try:

@@ -11,9 +11,11 @@ Everything is derived from docker-compose.yml and .env, mechanically:
   folders are copied there (with the two substitutions above), named volumes are empty
   folders, secrets are copied files; every container path in the service's files, command
   and environment is rewritten to that folder;
-* the program is the image's entrypoint found on this machine (Debian's prometheus and
-  alertmanager, the real loki and tempo, the demo app from this workspace's venv), with the
-  compose ``command`` and ``environment``;
+* the argv is what compose would run in the container: the image's ENTRYPOINT (this
+  workspace's images: read from their Dockerfile) and CMD, combined with the service's
+  ``entrypoint`` and ``command`` by the compose spec's rules (``compose_argv``); its program is
+  found on this machine (Debian's prometheus and alertmanager, the real loki and tempo, the
+  apps' console scripts in this workspace's venv); the environment is compose's;
 * Postgres and Redis are the machine's own (127.0.0.1:5432 and :6379): the databases and the
   role named in DATABASE_URL are created afresh;
 * the one substitution that is not an address: there is no collector here, so an app whose
@@ -30,11 +32,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -49,15 +52,24 @@ import httpx
 import psutil
 import redis
 
-from stack_support.backends import MissingPrerequisite, backend_binary, system_binary
+from stack_support.backends import (
+    MissingPrerequisite,
+    backend_binary,
+    free_port,
+    system_binary,
+)
 from stack_support.compose import interpolate, load_env_file, load_script
 
 __all__ = [
     "MACHINE_SERVICES",
+    "NATIVE_SERVICES",
     "NOT_RUN_HERE",
+    "ImageCommand",
     "NativeStack",
     "ServiceProcess",
     "StackStartError",
+    "compose_argv",
+    "dockerfile_command",
     "load_compose_and_env",
 ]
 
@@ -105,17 +117,85 @@ def _venv_script(name: str) -> str:
     return str(script)
 
 
-#: The image's entrypoint, as found on this machine, per compose service.
-ENTRYPOINTS: dict[str, Callable[[], list[str]]] = {
-    "prometheus": lambda: [str(system_binary("prometheus"))],
-    "alertmanager": lambda: [str(system_binary("alertmanager"))],
-    "loki": lambda: [str(backend_binary("loki"))],
-    "tempo": lambda: [str(backend_binary("tempo"))],
-    "shop": lambda: [_venv_script("lookout-demo"), "serve"],
-    "payments": lambda: [_venv_script("lookout-demo"), "serve"],
-    "webhook-relay": lambda: [_venv_script("webhook-relay"), "serve"],
-    "synthetic-monitor": lambda: [_venv_script("synthetic-monitor"), "serve"],
+#: The program the upstream images' ENTRYPOINT runs, as found on this machine. Their default
+#: CMD is not modelled: compose gives each of them a `command` (render() fails if one does not).
+UPSTREAM_PROGRAMS: dict[str, Callable[[], str]] = {
+    "prometheus": lambda: str(system_binary("prometheus")),
+    "alertmanager": lambda: str(system_binary("alertmanager")),
+    "loki": lambda: str(backend_binary("loki")),
+    "tempo": lambda: str(backend_binary("tempo")),
 }
+#: Compose services built from this workspace: their ENTRYPOINT and CMD are read from the
+#: Dockerfile compose builds them from, and the program is the venv's console script.
+WORKSPACE_SERVICES = ("shop", "payments", "webhook-relay", "synthetic-monitor")
+#: Every compose service that can run natively.
+NATIVE_SERVICES = (*UPSTREAM_PROGRAMS, *WORKSPACE_SERVICES)
+
+
+@dataclass(frozen=True)
+class ImageCommand:
+    """An image's ENTRYPOINT and CMD in exec form; None when the image does not set it here."""
+
+    entrypoint: list[str] | None
+    cmd: list[str] | None
+
+
+def dockerfile_command(path: Path) -> ImageCommand:
+    """Return the final stage's ENTRYPOINT and CMD of a Dockerfile (exec form only).
+
+    A HEALTHCHECK's ``CMD`` is part of the HEALTHCHECK instruction (continuation lines are
+    joined first), not the image's CMD.
+    """
+    logical = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
+    found: dict[str, list[str] | None] = {"ENTRYPOINT": None, "CMD": None}
+    for line in logical.splitlines():
+        keyword, _, rest = line.strip().partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":  # a new stage starts from its base image's: not known here
+            found = {"ENTRYPOINT": None, "CMD": None}
+        elif keyword in found:
+            try:
+                value = json.loads(rest)
+            except json.JSONDecodeError:
+                value = None
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                msg = f"{path}: {keyword} {rest!r} is not in exec form (a JSON list of strings)"
+                raise ValueError(msg)
+            found[keyword] = value
+    return ImageCommand(found["ENTRYPOINT"], found["CMD"])
+
+
+def _as_argv(value: str | list[Any]) -> list[str]:
+    """Return a compose ``entrypoint``/``command`` value as a list (a string is shell-split)."""
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+
+
+def compose_argv(spec: Mapping[str, Any], image: ImageCommand, where: str) -> list[str]:
+    """Return the argv a container of a compose service runs: entrypoint, then command.
+
+    The compose spec (services: ``entrypoint``, ``command``): ``command`` replaces the image's
+    CMD; ``entrypoint`` replaces the image's ENTRYPOINT and, when set, drops the image's CMD
+    too; either one set to ``[]`` or ``''`` means empty, ``null`` (or absent) the image's. So
+    ENTRYPOINT ["relay"] CMD ["serve"] with ``command: ["serve"]`` runs ``relay serve``, once.
+    https://github.com/compose-spec/compose-spec/blob/main/05-services.md#entrypoint
+    """
+    entrypoint = spec.get("entrypoint")
+    command = spec.get("command")
+    if entrypoint is not None:
+        argv = _as_argv(entrypoint)
+        default_cmd: list[str] | None = []
+    else:
+        if image.entrypoint is None:
+            msg = f"{where}: the image's ENTRYPOINT is not known here; set `entrypoint`"
+            raise ValueError(msg)
+        argv = list(image.entrypoint)
+        default_cmd = image.cmd
+    if command is not None:
+        return argv + _as_argv(command)
+    if default_cmd is None:
+        msg = f"{where}: no `command` and the image's CMD is not known here; set `command`"
+        raise ValueError(msg)
+    return argv + default_cmd
 
 
 class StackStartError(RuntimeError):
@@ -166,9 +246,9 @@ class NativeStack:
         self.all_services: list[str] = list(self.compose["services"])
         self.endpoints = dict(endpoints or {})
         self.extra_env = {k: dict(v) for k, v in (extra_env or {}).items()}
-        unknown = [s for s in services if s not in ENTRYPOINTS]
+        unknown = [s for s in services if s not in NATIVE_SERVICES]
         if unknown:
-            msg = f"cannot run {unknown} natively; runnable: {sorted(ENTRYPOINTS)}"
+            msg = f"cannot run {unknown} natively; runnable: {sorted(NATIVE_SERVICES)}"
             raise ValueError(msg)
         missing = [s for s in services if s not in self.all_services]
         if missing:
@@ -177,7 +257,7 @@ class NativeStack:
         self.names = list(services)
         self.services: dict[str, ServiceProcess] = {}
         self._moved_ports = {
-            name: {port: _free_port() for port in HOST_LOOPBACK_PORTS.get(name, [])}
+            name: {port: free_port() for port in HOST_LOOPBACK_PORTS.get(name, [])}
             for name in self.names
         }
         # Compose services, plus any host an override names (a service not in compose yet).
@@ -276,6 +356,31 @@ class NativeStack:
             return self.url(service, int(env[port] if isinstance(port, str) else port), path)
         return None
 
+    def image_command(self, service: str) -> ImageCommand:
+        """Return the ENTRYPOINT and CMD of the image a service runs (see NATIVE_SERVICES)."""
+        if service in UPSTREAM_PROGRAMS:
+            return ImageCommand([service], None)
+        build = self.compose["services"][service].get("build") or {}
+        if isinstance(build, str):
+            build = {"context": build}
+        context = ROOT / str(build.get("context", "."))
+        return dockerfile_command(context / str(build.get("dockerfile", "Dockerfile")))
+
+    def argv(self, service: str) -> list[str]:
+        """Return the argv compose would run in the service's container (nothing rewritten)."""
+        spec = self.compose["services"][service]
+        where = f"{COMPOSE_FILE.name}: services.{service}"
+        return compose_argv(spec, self.image_command(service), where)
+
+    def program(self, service: str, program: str) -> str:
+        """Return the program on this machine for an image's ``program`` (its entrypoint)."""
+        if service in UPSTREAM_PROGRAMS and Path(program).name == service:
+            return UPSTREAM_PROGRAMS[service]()
+        if service in WORKSPACE_SERVICES:
+            return _venv_script(Path(program).name)
+        msg = f"services.{service}: runs {program!r}, which has no native stand-in here"
+        raise ValueError(msg)
+
     def render(self, service: str) -> ServiceProcess:
         """Write the service's folder and return how to run it (nothing is started)."""
         root = self.workdir / service
@@ -290,12 +395,10 @@ class NativeStack:
                 host.mkdir(parents=True, exist_ok=True)
             else:
                 self._copy(source, host, rewrite)
-        spec = self.compose["services"][service]
-        command = spec.get("command") or []
-        if isinstance(command, str):
-            command = command.split()
-
-        argv = ENTRYPOINTS[service]() + [rewrite(interpolate(str(a), self.dotenv)) for a in command]
+        program, *args = self.argv(service)
+        argv = [self.program(service, program)] + [
+            rewrite(interpolate(a, self.dotenv)) for a in args
+        ]
         # A `*_HOST` variable naming a service (a host without a port) gets its address; other
         # values that happen to equal a service's name (OTEL_SERVICE_NAME=shop) stay as they are.
         env = {
@@ -422,14 +525,6 @@ class NativeStack:
 
         top = psutil.Process(self.pid(service))
         return sum(p.memory_info().rss for p in [top, *top.children(recursive=True)])
-
-
-def _free_port() -> int:
-    """Return a TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _answers(client: httpx.Client, url: str) -> bool:

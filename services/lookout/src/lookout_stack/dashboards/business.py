@@ -81,10 +81,7 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "PaymentFailureRateHigh's thresholds.",
                 prom(f"max({DECLINED_OR_ZERO})"),
                 unit="percentunit",
-                steps=Steps.above(
-                    rules.threshold("PaymentFailureRateHigh", "warning", DECLINED),
-                    rules.threshold("PaymentFailureRateHigh", "critical", DECLINED),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("PaymentFailureRateHigh", DECLINED)),
             )
         )
         .with_panel(
@@ -107,9 +104,10 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Payments by method and outcome",
-                "Payment operations per second by operation, method and outcome.",
+                "Payment operations per second by operation, method and outcome (recorded).",
                 prom(
-                    f"sum by (operation, method, outcome) (rate(payments_transactions_total{RI}))",
+                    "sum by (operation, method, outcome) "
+                    "(job_operation_method_outcome:payments_transactions:rate5m)",
                     "{{operation}} {{method}} {{outcome}}",
                 ),
                 unit="ops",
@@ -121,10 +119,7 @@ def _sales(dashboard: Dashboard, rules: Rules) -> Dashboard:
                 "Share of authorisations declined (recorded). Dashed: PaymentFailureRateHigh.",
                 prom(DECLINED_OR_ZERO, "{{job}}"),
                 unit="percentunit",
-                steps=Steps.above(
-                    rules.threshold("PaymentFailureRateHigh", "warning", DECLINED),
-                    rules.threshold("PaymentFailureRateHigh", "critical", DECLINED),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("PaymentFailureRateHigh", DECLINED)),
             )
         )
         .with_panel(

@@ -101,10 +101,7 @@ def build(rules: Rules) -> Dashboard:
                     "{{job}}",
                 ),
                 unit="percentunit",
-                steps=Steps.above(
-                    rules.threshold("HTTPErrorRateHigh", "warning", ERROR_RATIO),
-                    rules.threshold("HTTPErrorRateHigh", "critical", ERROR_RATIO),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("HTTPErrorRateHigh", ERROR_RATIO)),
                 links=[detail],
             )
         )
@@ -122,10 +119,7 @@ def build(rules: Rules) -> Dashboard:
                     exemplar=True,
                 ),
                 unit="s",
-                steps=Steps.above(
-                    rules.threshold("HTTPLatencyP95High", "warning", LATENCY),
-                    rules.threshold("HTTPLatencyP95High", "critical", LATENCY),
-                ),
+                steps=Steps.above(*rules.warning_and_critical("HTTPLatencyP95High", LATENCY)),
                 links=[detail],
             )
         )

@@ -53,6 +53,7 @@ __all__ = [
     "PROMETHEUS",
     "TEMPO",
     "Steps",
+    "all_values_variable",
     "bar_gauge",
     "drill_link",
     "logs_panel",
@@ -565,13 +566,15 @@ def service_variable(
     return variable
 
 
-def route_variable(metric: str) -> QueryVariable:
-    """Return ``$route``: the route templates ``$service`` serves (All by default)."""
+def all_values_variable(
+    name: str, label: str, query: str, datasource: model.DataSourceRef = PROMETHEUS
+) -> QueryVariable:
+    """Return a multi-value query variable that starts at All (a regex over every value)."""
     return (
-        QueryVariable("route")
-        .label("Route")
-        .datasource(PROMETHEUS)
-        .query(f'label_values({metric}{{job="$service"}}, route)')
+        QueryVariable(name)
+        .label(label)
+        .datasource(datasource)
+        .query(query)
         .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(model.VariableSort.ALPHABETICAL_ASC)
         .multi(True)
@@ -579,22 +582,16 @@ def route_variable(metric: str) -> QueryVariable:
         .all_value(".+")
         .current(model.VariableOption(selected=True, text="All", value="$__all"))
     )
+
+
+def route_variable(metric: str) -> QueryVariable:
+    """Return ``$route``: the route templates ``$service`` serves (All by default)."""
+    return all_values_variable("route", "Route", f'label_values({metric}{{job="$service"}}, route)')
 
 
 def loki_service_variable() -> QueryVariable:
     """Return ``$service`` from Loki's ``service_name`` label (OTLP service.name = job)."""
-    return (
-        QueryVariable("service")
-        .label("Service")
-        .datasource(LOKI)
-        .query("label_values(service_name)")
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(model.VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".+")
-        .current(model.VariableOption(selected=True, text="All", value="$__all"))
-    )
+    return all_values_variable("service", "Service", "label_values(service_name)", LOKI)
 
 
 def search_variable() -> TextBoxVariable:

@@ -89,6 +89,10 @@ class Rules:
             raise RuleError(msg)
         return value
 
+    def warning_and_critical(self, alert: str, left: str) -> tuple[float, float]:
+        """Return the warning and the critical threshold of ``alert`` (see ``threshold``)."""
+        return self.threshold(alert, "warning", left), self.threshold(alert, "critical", left)
+
     def thresholds_if_present(self, series: str) -> list[tuple[str, float]]:
         """Return (severity, value) of every alert comparing ``series`` with a number.
 

@@ -98,10 +98,9 @@ def build(rules: Rules) -> Dashboard:
             timeseries_panel(
                 "Failed logins by reason",
                 "Rejected logins per second by reason; `blocked` are attempts refused while "
-                "an account or address is blocked. Dashed: LoginFailuresHigh.",
+                "an account or address is blocked (recorded). Dashed: LoginFailuresHigh.",
                 prom(
-                    'sum by (job, reason) (rate(auth_login_failures_total{job=~"$service"}'
-                    f"{RI}))",
+                    'job_reason:auth_login_failures:rate5m{job=~"$service"}',
                     "{{job}} {{reason}}",
                 ),
                 unit="ops",

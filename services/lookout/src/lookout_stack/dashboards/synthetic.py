@@ -8,13 +8,12 @@ prometheus/rules/synthetic-monitor.yml) and the monitor's own health.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, Row
-from grafana_foundation_sdk.models import dashboard as model
 
 from lookout_stack.dashboards.panels import (
     GREEN,
-    PROMETHEUS,
     RED,
     Steps,
+    all_values_variable,
     new_dashboard,
     or_zero,
     prom,
@@ -35,17 +34,8 @@ RI = "[$__rate_interval]"
 
 
 def _journey_variable() -> QueryVariable:
-    return (
-        QueryVariable("journey")
-        .label("Journey")
-        .datasource(PROMETHEUS)
-        .query(f"label_values(probe_success{{{JOB}}}, journey)")
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(model.VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".+")
-        .current(model.VariableOption(selected=True, text="All", value="$__all"))
+    return all_values_variable(
+        "journey", "Journey", f"label_values(probe_success{{{JOB}}}, journey)"
     )
 
 

@@ -178,7 +178,9 @@ def _labels(
         {m.label for selector in selectors for m in selector.matchers}
         | ({refuse.label} if refuse else set())
     )
-    labels = {"job": slo.service, "instance": f"{slo.service}:1"}
+    # A made-up target: `shop:1` would read as a compose address with a wrong port
+    # (tests/test_stack_wiring.py checks every `service:port` under prometheus/).
+    labels = {"job": slo.service, "instance": "slo-test:1"}
     for label in wanted:
         require = [m for selector in selectors for m in selector.matchers if m.label == label]
         value = _value(label, require, refuse if refuse and refuse.label == label else None)
