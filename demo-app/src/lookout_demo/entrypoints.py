@@ -15,9 +15,13 @@ from lookout_demo.settings import (
     get_payments_settings,
     get_shop_settings,
 )
-from lookout_demo.telemetry.errortracking import install_process_hooks, setup_error_tracking
-from lookout_demo.telemetry.logs import configure_logging
 from lookout_demo.telemetry.otel import Telemetry, setup_telemetry
+from lookout_telemetry.errortracking import (
+    install_process_hooks,
+    release_name,
+    setup_error_tracking,
+)
+from lookout_telemetry.logs import configure_logging
 
 __all__ = ["QUIET_LOGGERS", "payments", "shop"]
 
@@ -51,8 +55,7 @@ def _process_telemetry(settings: CommonSettings) -> Telemetry | None:
     setup_error_tracking(
         settings.sentry_dsn.get_secret_value() if settings.sentry_dsn is not None else None,
         service=settings.service_name,
-        version=__version__,
-        revision=settings.revision,
+        release=release_name("lookout-demo", __version__, settings.revision),
         environment=settings.environment,
     )
     install_process_hooks()

@@ -19,11 +19,11 @@ from opentelemetry.trace import Status, StatusCode
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lookout_demo.context import request_id_var, user_id_var
-from lookout_demo.telemetry.errortracking import current_context, report_exception
 from lookout_demo.telemetry.metrics import HttpMetrics, current_exemplar
 from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import error_body
+from lookout_telemetry.context import request_id_var, user_id_var
+from lookout_telemetry.errortracking import current_context, report_exception
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
 

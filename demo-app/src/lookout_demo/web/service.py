@@ -17,7 +17,6 @@ from prometheus_client import multiprocess
 
 from lookout_demo import __version__
 from lookout_demo.settings import CommonSettings
-from lookout_demo.telemetry.errortracking import install_loop_handler
 from lookout_demo.telemetry.metrics import multiprocess_enabled, render
 from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import ApiError, install_error_handlers
@@ -26,7 +25,8 @@ from lookout_demo.web.foundation import Foundation
 from lookout_demo.web.health import Check, HealthChecker, HealthDetail, health_router
 from lookout_demo.web.lifecycle import Lifecycle
 from lookout_demo.web.middleware import RequestMiddleware
-from lookout_demo.web.tasks import TaskSupervisor
+from lookout_telemetry.errortracking import install_loop_handler
+from lookout_telemetry.tasks import TaskSupervisor
 
 __all__ = ["build_app"]
 

@@ -2,20 +2,27 @@
 that catch every error escaping the code that should have handled it.
 
 On only when ``SENTRY_DSN`` is set; without it nothing is sent and nothing is logged about it.
-Every event is stamped with the release (``lookout-demo@<version>+<revision>``), the
-environment, the request id, the OpenTelemetry trace and span ids (so an event links to its
-trace in Tempo) and the logged-in user's id, then scrubbed by ``lookout_demo.telemetry.scrub``
-(the scrubber the logs use) in ``before_send``, ``before_send_transaction`` and
-``before_breadcrumb``: no password, token, Authorization header or card number leaves the
-process, wherever in the event it sits (exception messages, local variables, request data).
+Every event is stamped with the release (``<package>@<version>+<revision>``, see
+``release_name``), the environment, the request id, the OpenTelemetry trace and span ids (so
+an event links to its trace in Tempo) and the logged-in user's id, then scrubbed by
+``lookout_telemetry.scrub`` (the scrubber the logs use) in ``before_send``,
+``before_send_transaction`` and ``before_breadcrumb``: no password, token, Authorization
+header or card number leaves the process, wherever in the event it sits (exception messages,
+local variables, request data).
 
 Escape paths, each logged as JSON with the stack and reported (``report_exception``):
 
-* a request's unhandled error: ``lookout_demo.web.middleware`` calls ``report_exception``;
+* a request's unhandled error: the service's middleware or error handler calls
+  ``report_exception`` or ``log_and_report`` (the demo's ``web.middleware``, the relay's
+  ``ingest``, the monitor's runner);
 * ``sys.excepthook``: the main thread is dying; the report is flushed before it exits;
 * ``threading.excepthook``: a thread died, the process goes on;
 * the asyncio loop's exception handler: an error no task awaited (``loop_exception_handler``);
-* background tasks: ``lookout_demo.web.tasks.TaskSupervisor`` reports a task that failed.
+* background tasks: ``lookout_telemetry.tasks`` (``TaskSupervisor``, ``report_task_failure``)
+  reports a task that failed.
+
+Each log line of a reported error carries ``sentry_event_id``: Grafana links it to the event
+in Bugsink.
 
 sentry-sdk's own automatic integrations are off: these hooks report each error once, and its
 logging integration keeps only WARNING and above as breadcrumbs (no event per log line).
@@ -36,8 +43,8 @@ from opentelemetry import trace
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 
-from lookout_demo.context import request_id_var, user_id_var
-from lookout_demo.telemetry.scrub import scrub
+from lookout_telemetry.context import request_id_var, user_id_var
+from lookout_telemetry.scrub import scrub
 
 __all__ = [
     "ERROR_LOGGER",
@@ -54,7 +61,7 @@ __all__ = [
 ]
 
 #: The logger every escaped error is written to (JSON, with its stack).
-ERROR_LOGGER = "lookout_demo.errors"
+ERROR_LOGGER = "lookout_telemetry.errors"
 log = logging.getLogger(ERROR_LOGGER)
 
 #: How long a dying process waits for its last report to be sent.
@@ -63,9 +70,9 @@ FLUSH_TIMEOUT_SECONDS = 2.0
 Event = dict[str, Any]
 
 
-def release_name(version: str, revision: str) -> str:
-    """Return the release an event is filed under: ``lookout-demo@<version>+<revision>``."""
-    return f"lookout-demo@{version}+{revision}"
+def release_name(package: str, version: str, revision: str) -> str:
+    """Return the release an event is filed under: ``<package>@<version>+<revision>``."""
+    return f"{package}@{version}+{revision}"
 
 
 def current_context() -> dict[str, str]:
@@ -116,20 +123,20 @@ def setup_error_tracking(
     dsn: str | None,
     *,
     service: str,
-    version: str,
-    revision: str,
+    release: str,
     environment: str,
     transport: Any = None,
 ) -> bool:
     """Start sentry-sdk when a DSN is given; return whether it is on.
 
-    ``transport`` replaces the HTTP transport (tests capture envelopes in memory with it).
+    ``release`` is ``release_name(package, version, revision)``. ``transport`` replaces the
+    HTTP transport (tests capture envelopes in memory with it).
     """
     if not dsn:
         return False
     sentry_sdk.init(
         dsn=dsn,
-        release=release_name(version, revision),
+        release=release,
         environment=environment,
         server_name=service,
         # Each escape path reports explicitly, once; the automatic integrations would report
@@ -197,14 +204,23 @@ def log_and_report(
     *,
     level: int = logging.ERROR,
     tags: Mapping[str, str] | None = None,
+    context: Mapping[str, str] | None = None,
+    request: Mapping[str, Any] | None = None,
+    logger: logging.Logger | None = None,
     **extra: object,
 ) -> str | None:
-    """Report an error, then log it (JSON, with its stack and the event id); return the id."""
-    event_id = report_exception(error, tags=tags)
+    """Report an error, then log it (JSON, with its stack and the event id); return the id.
+
+    ``context`` and ``request`` go to ``report_exception``; ``logger`` (default: the
+    ``ERROR_LOGGER``) writes the line, whose ``sentry_event_id`` Grafana links to Bugsink.
+    """
+    event_id = report_exception(error, context=context, tags=tags, request=request)
     fields: dict[str, object] = {"error_type": type(error).__name__, **extra}
     if event_id is not None:
         fields["sentry_event_id"] = event_id
-    log.log(level, message, exc_info=(type(error), error, error.__traceback__), extra=fields)
+    (logger or log).log(
+        level, message, exc_info=(type(error), error, error.__traceback__), extra=fields
+    )
     return event_id
 
 
