@@ -31,6 +31,7 @@ logging integration keeps only WARNING and above as breadcrumbs (no event per lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
@@ -54,6 +55,8 @@ __all__ = [
     "log_and_report",
     "loop_exception_handler",
     "release_name",
+    "remember_context",
+    "remembered_context",
     "report_exception",
     "scrub_breadcrumb",
     "scrub_event",
@@ -88,6 +91,33 @@ def current_context() -> dict[str, str]:
     if user_id is not None:
         context["user_id"] = user_id
     return context
+
+
+#: Where ``remember_context`` keeps the ids on an exception.
+_CONTEXT_ATTR = "__lookout_context__"
+
+
+def remember_context(error: BaseException, span: trace.Span | None = None) -> None:
+    """Keep the ids in force where ``error`` was raised (or ``span``'s), for a later report.
+
+    A span has ended by the time its error reaches the handler that reports it; call this
+    inside the span (or pass it) so the report still names the trace. The first call wins.
+    """
+    if hasattr(error, _CONTEXT_ATTR):
+        return
+    context = current_context()
+    if span is not None and (span_context := span.get_span_context()).is_valid:
+        context["trace_id"] = format(span_context.trace_id, "032x")
+        context["span_id"] = format(span_context.span_id, "016x")
+    # An exception type with __slots__ keeps nothing: the report takes the ids then in force.
+    with contextlib.suppress(AttributeError):
+        setattr(error, _CONTEXT_ATTR, context)
+
+
+def remembered_context(error: BaseException) -> dict[str, str]:
+    """Return the ids ``remember_context`` kept on ``error`` (empty if none)."""
+    context = getattr(error, _CONTEXT_ATTR, None)
+    return dict(context) if isinstance(context, dict) else {}
 
 
 def _stamp(event: Event, context: Mapping[str, str]) -> None:
@@ -168,6 +198,9 @@ def report_exception(
 ) -> str | None:
     """Send one error to the tracker with the ids in force (or ``context``); return its id.
 
+    The ids are, by precedence: ``context``, those ``remember_context`` kept on the error,
+    those in force here.
+
     ``request`` is Sentry's request interface (method, url, query_string, headers): scrubbed
     like the rest. Returns None when error tracking is off. Never raises: reporting must not
     add an error of its own.
@@ -175,6 +208,7 @@ def report_exception(
     if not sentry_sdk.is_initialized():
         return None
     ids = dict(current_context())
+    ids.update(remembered_context(error))
     ids.update(context or {})
     try:
         with sentry_sdk.new_scope() as scope:
@@ -215,7 +249,13 @@ def log_and_report(
     ``ERROR_LOGGER``) writes the line, whose ``sentry_event_id`` Grafana links to Bugsink.
     """
     event_id = report_exception(error, context=context, tags=tags, request=request)
-    fields: dict[str, object] = {"error_type": type(error).__name__, **extra}
+    # The ids kept where the error was raised name its trace on the line too (the JSON
+    # formatter takes the span in force first, when there is one).
+    fields: dict[str, object] = {
+        **remembered_context(error),
+        "error_type": type(error).__name__,
+        **extra,
+    }
     if event_id is not None:
         fields["sentry_event_id"] = event_id
     (logger or log).log(

@@ -24,7 +24,11 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
-from lookout_telemetry.errortracking import log_and_report
+from lookout_telemetry.errortracking import (
+    log_and_report,
+    remember_context,
+    remembered_context,
+)
 from webhook_relay.errors import PayloadError, StoreUnavailableError
 from webhook_relay.metrics import exemplar
 from webhook_relay.payload import idempotency_key, parse_notification, serialize
@@ -62,18 +66,14 @@ def internal_error(
     method: str,
     path: str,
     headers: Mapping[str, str],
-    span: Span | None = None,
 ) -> dict[str, Any]:
     """Log and report a request's unhandled error; return the 500 body (with the request id).
 
     The request id is the caller's ``X-Request-ID`` or a new one; the trace and span ids are
-    ``span``'s (the request's span has ended by the time the error reaches here).
+    those ``remember_context`` kept on the error (the request's span has ended by now).
     """
     request_id = headers.get("x-request-id") or uuid.uuid4().hex
-    context: dict[str, Any] = {"request_id": request_id}
-    if span is not None and (span_context := span.get_span_context()).is_valid:
-        context["trace_id"] = format(span_context.trace_id, "032x")
-        context["span_id"] = format(span_context.span_id, "016x")
+    context: dict[str, Any] = {**remembered_context(error), "request_id": request_id}
     log_and_report(
         "unhandled error while serving a request",
         error,
@@ -115,7 +115,6 @@ class WebhookEndpoint:
                 method="POST",
                 path="/webhook",
                 headers=headers,
-                span=getattr(error, "_relay_span", None),
             )
         payload = json.dumps(body, separators=(",", ":")).encode()
         response_headers = [
@@ -234,8 +233,8 @@ class WebhookEndpoint:
                 }
                 return 202, answer, {}
         except Exception as error:
-            # The span ends before the error reaches __call__: carry it along for the ids.
-            error._relay_span = span  # type: ignore[attr-defined]
+            # The span ends before the error reaches __call__: keep its ids on the error.
+            remember_context(error, span)
             raise
         finally:
             otel_context.detach(token)
