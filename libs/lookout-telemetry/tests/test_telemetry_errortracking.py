@@ -93,7 +93,7 @@ def test_thread_excepthook_logs_and_reports() -> None:
     assert line["path"] == "thread"
     assert line["thread_name"] == "worker-1"
     assert "_fail" in line["exception"]["stack"]
-    assert line["sentry_event_id"] == transport.events[0]["event_id"]
+    assert line["sentry_event_id"].replace("-", "") == transport.events[0]["event_id"]
     assert PASSWORD not in json.dumps(line)
     assert _no_secret(transport.events[0])
 
@@ -185,5 +185,5 @@ def test_done_callback_reports_a_plain_task() -> None:
         asyncio.run(main())
     (line,) = [ln for ln in lines if ln["message"] == "background task failed"]
     assert line["task"] == "loose"
-    assert line["sentry_event_id"] == transport.events[0]["event_id"]
+    assert line["sentry_event_id"].replace("-", "") == transport.events[0]["event_id"]
     assert _no_secret(transport.events[0])

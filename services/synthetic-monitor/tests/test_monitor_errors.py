@@ -101,7 +101,7 @@ journeys:
     _assert_no_secret(event)
     (line,) = [ln for ln in lines if ln["message"] == "run crashed"]
     assert line["trace_id"] == trace_id
-    assert line["sentry_event_id"] == event["event_id"].replace("-", "")
+    assert line["sentry_event_id"].replace("-", "") == event["event_id"].replace("-", "")
     assert not any(secret in json.dumps(line) for secret in SECRETS)
 
 

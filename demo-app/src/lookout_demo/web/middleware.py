@@ -23,7 +23,7 @@ from lookout_demo.telemetry.metrics import HttpMetrics, current_exemplar
 from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import error_body
 from lookout_telemetry.context import request_id_var, user_id_var
-from lookout_telemetry.errortracking import current_context, report_exception
+from lookout_telemetry.errortracking import current_context, dashed_event_id, report_exception
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
 
@@ -196,7 +196,7 @@ class RequestMiddleware:
             "error_type": type(exc).__name__,
         }
         if event_id is not None:
-            extra["sentry_event_id"] = event_id
+            extra["sentry_event_id"] = dashed_event_id(event_id)
         error_log.exception("unhandled error while serving a request", extra=extra)
         if not started:
             await self._send_json(

@@ -35,6 +35,7 @@ import contextlib
 import logging
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -50,6 +51,7 @@ from lookout_telemetry.scrub import scrub
 __all__ = [
     "ERROR_LOGGER",
     "current_context",
+    "dashed_event_id",
     "install_loop_handler",
     "install_process_hooks",
     "log_and_report",
@@ -232,6 +234,18 @@ def report_exception(
         return None
 
 
+def dashed_event_id(event_id: str) -> str:
+    """Return an event id as Bugsink's URLs take it (``/issues/event/<dashed UUID>/``).
+
+    sentry-sdk hands out 32 hex digits; Bugsink's event links want the dashed UUID form, so
+    the log lines carry that one and Grafana's link needs no rewriting.
+    """
+    try:
+        return str(uuid.UUID(event_id))
+    except ValueError:
+        return event_id
+
+
 def log_and_report(
     message: str,
     error: BaseException,
@@ -257,7 +271,7 @@ def log_and_report(
         **extra,
     }
     if event_id is not None:
-        fields["sentry_event_id"] = event_id
+        fields["sentry_event_id"] = dashed_event_id(event_id)
     (logger or log).log(
         level, message, exc_info=(type(error), error, error.__traceback__), extra=fields
     )
