@@ -92,7 +92,16 @@ def build_app(
             if multiprocess_enabled():
                 multiprocess.mark_process_dead(os.getpid())
 
-    app = FastAPI(title=title, version=__version__, lifespan=lifespan)
+    # FastAPI's built-in OpenTelemetry support stays off: the OpenTelemetry FastAPI
+    # instrumentation below makes the server spans, and the app its own metrics and access log.
+    # Left on, FastAPI checks the global providers and walks the middleware stack on every
+    # request (the relay turns it off for the same reason).
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.lifecycle = lifecycle
     app.state.tasks = tasks
     app.state.db = foundation.db

@@ -177,8 +177,10 @@ def setup_error_tracking(
         auto_enabling_integrations=False,
         integrations=[
             DedupeIntegration(),
-            # WARNING and above become breadcrumbs; no log line becomes an event by itself.
-            LoggingIntegration(level=logging.WARNING, event_level=None),
+            # WARNING and above become breadcrumbs; no log line becomes an event by itself, and
+            # none is sent as a Sentry log (on by default at INFO: it would handle every
+            # access line a third time; Loki has the logs).
+            LoggingIntegration(level=logging.WARNING, event_level=None, sentry_logs_level=None),
         ],
         # Traces go to Tempo through OpenTelemetry; Sentry's performance tracing stays off.
         traces_sample_rate=None,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -149,7 +150,11 @@ class JsonFormatter(logging.Formatter):
             }
         if record.stack_info:
             payload["stack_info"] = record.stack_info
-        return json.dumps(scrub(payload), default=str, ensure_ascii=False)
+        # Behind a ScrubFilter the record is clean already (the ids read here are ids): skip
+        # the second pass, about a third of a line's cost. Alone, the formatter scrubs itself.
+        if not _already_scrubbed(record):
+            payload = scrub(payload)  # type: ignore[assignment]
+        return json.dumps(payload, default=str, ensure_ascii=False)
 
 
 class ContextFilter(logging.Filter):
@@ -169,6 +174,8 @@ class ScrubFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Scrub the message, the extras, the exception and the stack; keep every record."""
+        if _already_scrubbed(record):  # the previous handler's filter did it: same record
+            return True
         if not record.args and isinstance(record.msg, dict | list | tuple):
             record.msg = scrub(record.msg)  # a dict logged as the message keeps its shape
         else:
@@ -181,7 +188,19 @@ class ScrubFilter(logging.Filter):
             _scrub_exception(record, record.exc_info)
         if record.stack_info:
             record.stack_info = scrub_text(record.stack_info)
+        _last_scrubbed.record = record
         return True
+
+
+#: The record this thread's ScrubFilter scrubbed last: a record goes through every handler in
+#: turn on one thread, so the second handler (and the JSON formatter) can tell it is done
+#: without an attribute on the record (every attribute would become an OTLP log attribute).
+_last_scrubbed = threading.local()
+
+
+def _already_scrubbed(record: logging.LogRecord) -> bool:
+    """Return whether a ScrubFilter on this thread has just scrubbed ``record``."""
+    return getattr(_last_scrubbed, "record", None) is record
 
 
 _stand_in_classes: dict[type[BaseException], type[Exception]] = {}
