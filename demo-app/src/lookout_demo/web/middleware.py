@@ -45,6 +45,20 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _name_server_span(scope: Scope, method: str) -> None:
+    """Name the server span "<METHOD> <route template>" and set http.route, once routed.
+
+    web.service names it by the method alone when it starts (finding the route before routing
+    costs a match against every route); by the response's start the router has put the route
+    in the scope, and the span (which ends with the response body) still records.
+    """
+    route = getattr(scope.get("route"), "path", None)
+    span = trace.get_current_span()
+    if route is not None and span.is_recording():
+        span.update_name(f"{'HTTP' if method == '_OTHER' else method} {route}")
+        span.set_attribute("http.route", route)
+
+
 class RequestMiddleware:
     """Give each request an id, enforce the body limit, measure and log it, catch errors."""
 
@@ -81,6 +95,7 @@ class RequestMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                _name_server_span(scope, method)
                 response["status"] = message["status"]
                 response["started"] = True
                 message.setdefault("headers", [])

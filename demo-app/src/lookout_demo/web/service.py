@@ -12,7 +12,8 @@ from typing import Any
 
 import psutil
 from fastapi import APIRouter, FastAPI, Request, Response
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.util.http import parse_excluded_urls
 from prometheus_client import multiprocess
 
 from lookout_demo import __version__
@@ -147,10 +148,30 @@ def build_app(
     for router in routers:
         app.include_router(router, dependencies=[FaultDependency])
     if telemetry is not None:
-        FastAPIInstrumentor.instrument_app(
-            app,
+        # The server span of each request, from the ASGI middleware that FastAPIInstrumentor
+        # wraps, added last so it is outermost (RequestMiddleware runs inside its span). It
+        # names the span by the method at the start; RequestMiddleware renames it
+        # "<METHOD> <route template>" and sets http.route once routing has matched.
+        # FastAPIInstrumentor finds the route before routing instead, by matching every route
+        # of the app again on every request: a tenth of the cost of telemetry in
+        # bench/demo_overhead.py. Exceptions: RequestMiddleware records them on the span.
+        app.add_middleware(
+            OpenTelemetryMiddleware,
             tracer_provider=telemetry.tracer_provider,
-            excluded_urls=UNTRACED_URLS,
+            excluded_urls=parse_excluded_urls(UNTRACED_URLS),
+            default_span_details=_method_span_details,
             exclude_spans=["receive", "send"],
         )
     return app
+
+
+def _method_span_details(scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """Name a server span by its method until RequestMiddleware knows the route."""
+    method = str(scope.get("method", "")).strip().upper()
+    return (method if method in _SPAN_METHODS else "HTTP"), {}
+
+
+#: Methods a span is named by; any other is named "HTTP" (OpenTelemetry's semantic conventions).
+_SPAN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
