@@ -95,7 +95,9 @@ def test_event_link_of_a_log_line_opens_the_event(bugsink: Bugsink) -> None:
     The URL is Bugsink's own (issues/urls.py, ``event_by_id``): it redirects to the event's
     page in its issue; the id is the dashed form the log lines carry (``dashed_event_id``).
     """
-    with error_tracking(bugsink.dsns["shop"], service="shop"):
+    # Other tests here re-provision the shop's project: give it a key this test knows.
+    assert _provision(bugsink, BUGSINK_PROJECTS=f"1:shop:{KEY}").returncode == 0
+    with error_tracking(f"http://{KEY}@127.0.0.1:{bugsink.port}/1", service="shop"):
         try:
             raise RuntimeError("linked from Grafana")
         except RuntimeError as error:

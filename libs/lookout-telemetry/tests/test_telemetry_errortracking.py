@@ -187,3 +187,46 @@ def test_done_callback_reports_a_plain_task() -> None:
     assert line["task"] == "loose"
     assert line["sentry_event_id"].replace("-", "") == transport.events[0]["event_id"]
     assert _no_secret(transport.events[0])
+
+
+class _SecretDsn:
+    """A stand-in for pydantic's SecretStr."""
+
+    def get_secret_value(self) -> str:
+        """Return the DSN."""
+        return "http://public@127.0.0.1:9/1"
+
+
+def test_start_error_tracking_reads_a_secret_dsn_and_installs_the_hooks() -> None:
+    """The entry points' one call: a secret DSN turns sentry-sdk on; the hooks are in place."""
+    previous = threading.excepthook
+    try:
+        assert errortracking.start_error_tracking(
+            _SecretDsn(),
+            service="svc",
+            package="pkg",
+            version="1.2",
+            revision="abc",
+            environment="test",
+        )
+        assert sentry_sdk.get_client().options["release"] == "pkg@1.2+abc"
+        assert sys.excepthook is not sys.__excepthook__
+        assert threading.excepthook is not previous
+    finally:
+        sentry_sdk.get_client().close(timeout=1)
+        sentry_sdk.get_global_scope().set_client(None)
+        threading.excepthook = previous
+        sys.excepthook = sys.__excepthook__
+
+
+def test_start_error_tracking_without_dsn_is_off() -> None:
+    """No DSN: nothing starts (the hooks still log escaped errors as JSON)."""
+    previous = threading.excepthook
+    try:
+        assert not errortracking.start_error_tracking(
+            None, service="svc", package="pkg", version="1", revision="r", environment="test"
+        )
+        assert not sentry_sdk.is_initialized()
+    finally:
+        threading.excepthook = previous
+        sys.excepthook = sys.__excepthook__

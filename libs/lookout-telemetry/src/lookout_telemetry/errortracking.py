@@ -38,7 +38,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import sentry_sdk
 from opentelemetry import trace
@@ -63,6 +63,7 @@ __all__ = [
     "scrub_breadcrumb",
     "scrub_event",
     "setup_error_tracking",
+    "start_error_tracking",
 ]
 
 #: The logger every escaped error is written to (JSON, with its stack).
@@ -191,6 +192,38 @@ def setup_error_tracking(
     )
     sentry_sdk.set_tag("service", service)
     return True
+
+
+class _Secret(Protocol):
+    """A secret setting (pydantic's SecretStr): the DSN is read only where it is used."""
+
+    def get_secret_value(self) -> str: ...
+
+
+def start_error_tracking(
+    dsn: str | _Secret | None,
+    *,
+    service: str,
+    package: str,
+    version: str,
+    revision: str,
+    environment: str,
+) -> bool:
+    """Start a service's error tracking as every entry point of ours does; return if it is on.
+
+    sentry-sdk with release ``<package>@<version>+<revision>`` when ``dsn`` is given (silent
+    without), then the process hooks (``sys.excepthook``, ``threading.excepthook``), which log
+    as JSON whether or not a tracker is configured.
+    """
+    value = dsn.get_secret_value() if dsn is not None and not isinstance(dsn, str) else dsn
+    started = setup_error_tracking(
+        value,
+        service=service,
+        release=release_name(package, version, revision),
+        environment=environment,
+    )
+    install_process_hooks()
+    return started
 
 
 def report_exception(

@@ -15,12 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from lookout_telemetry.errortracking import (
-    install_loop_handler,
-    install_process_hooks,
-    release_name,
-    setup_error_tracking,
-)
+from lookout_telemetry.errortracking import install_loop_handler, start_error_tracking
 from lookout_telemetry.logs import configure_logging
 from synthetic_monitor import __version__
 from synthetic_monitor.config import load_paths
@@ -145,13 +140,14 @@ def serve(settings: MonitorSettings) -> int:
         settings.log_level,
         extra_handlers=[log_export.handler] if log_export is not None else [],
     )
-    setup_error_tracking(
-        settings.sentry_dsn.get_secret_value() if settings.sentry_dsn is not None else None,
+    start_error_tracking(
+        settings.sentry_dsn,
         service=settings.service_name,
-        release=release_name("lookout-synthetic-monitor", __version__, settings.revision),
+        package="lookout-synthetic-monitor",
+        version=__version__,
+        revision=settings.revision,
         environment=settings.environment,
     )
-    install_process_hooks()
     registry = CollectorRegistry()
     metrics = MonitorMetrics(registry)
     monitor = Monitor(

@@ -26,11 +26,7 @@ def _database_url(arguments: argparse.Namespace) -> str:
 
 
 def _serve(_arguments: argparse.Namespace) -> int:
-    from lookout_telemetry.errortracking import (  # noqa: PLC0415
-        install_process_hooks,
-        release_name,
-        setup_error_tracking,
-    )
+    from lookout_telemetry.errortracking import start_error_tracking  # noqa: PLC0415
     from lookout_telemetry.logs import configure_logging  # noqa: PLC0415
     from webhook_relay import __version__  # noqa: PLC0415
     from webhook_relay.app import create_app  # noqa: PLC0415
@@ -41,13 +37,14 @@ def _serve(_arguments: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.service_name, settings.log_level)
-    setup_error_tracking(
-        settings.sentry_dsn.get_secret_value() if settings.sentry_dsn is not None else None,
+    start_error_tracking(
+        settings.sentry_dsn,
         service=settings.service_name,
-        release=release_name("lookout-webhook-relay", __version__, settings.revision),
+        package="lookout-webhook-relay",
+        version=__version__,
+        revision=settings.revision,
         environment=settings.environment,
     )
-    install_process_hooks()
     # The web loop, the delivery loop and the two writer threads share the GIL: hand it over
     # every 0.5 ms instead of 5 ms, so an accept waits less behind a delivery's CPU work.
     sys.setswitchinterval(0.0005)
