@@ -49,8 +49,8 @@ import httpx
 import psutil
 from prometheus_client import CollectorRegistry
 
+from lookout_telemetry.logs import configure_logging
 from synthetic_monitor.config.model import Journey
-from synthetic_monitor.logs import configure_logging
 from synthetic_monitor.metrics import MonitorMetrics
 from synthetic_monitor.otel import setup_tracing
 from synthetic_monitor.runner import JourneyRunner

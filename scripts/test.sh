@@ -72,7 +72,7 @@ uv run ruff check .
 uv run ruff format --check .
 step "mypy (src/ of every package)"
 srcdirs=()
-for d in demo-app/src services/*/src; do [ -d "$d" ] && srcdirs+=("$d"); done
+for d in demo-app/src services/*/src libs/*/src; do [ -d "$d" ] && srcdirs+=("$d"); done
 uv run mypy "${srcdirs[@]}"
 step "yamllint"
 uv run yamllint --strict .

@@ -64,6 +64,15 @@ RULES: dict[str, Callable[[dict[str, Any]], object]] = {
     "has a memory limit": _memory_limit,
     "restarts unless stopped": lambda spec: spec.get("restart") == "unless-stopped",
 }
+# One-shot jobs (bugsink-provision): run to completion once per `up`, so they have no
+# healthcheck and never restart; the services that need them wait for their success.
+ONE_SHOT = [
+    s for s, spec in yaml.safe_load(COMPOSE_TEXT)["services"].items() if spec.get("restart") == "no"
+]
+ONE_SHOT_RULES: dict[str, Callable[[dict[str, Any]], object]] = {
+    "has a memory limit": _memory_limit,
+    "never restarts": lambda spec: spec.get("restart") == "no",
+}
 
 
 def test_compose_file_matches_the_compose_spec_schema() -> None:
@@ -107,10 +116,17 @@ def test_image_is_pinned_in_env(
 
 
 @pytest.mark.parametrize("rule", RULES)
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", [s for s in SERVICES if s not in ONE_SHOT])
 def test_service_follows_rule(service: str, rule: str, compose: dict[str, Any]) -> None:
     """The service has a healthcheck, a memory limit and `restart: unless-stopped`."""
     assert RULES[rule](compose["services"][service]), f"{service}: {rule} is not true"
+
+
+@pytest.mark.parametrize("rule", ONE_SHOT_RULES)
+@pytest.mark.parametrize("service", ONE_SHOT)
+def test_one_shot_job_follows_rule(service: str, rule: str, compose: dict[str, Any]) -> None:
+    """A one-shot job has a memory limit and `restart: "no"` (it exits when done)."""
+    assert ONE_SHOT_RULES[rule](compose["services"][service]), f"{service}: {rule} is not true"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -123,14 +139,21 @@ def test_service_has_a_comment_above_it(service: str) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_dependencies_are_waited_for_until_healthy(service: str, compose: dict[str, Any]) -> None:
-    """Each depends_on target exists, has a healthcheck and is awaited as service_healthy."""
+    """Each depends_on target exists, has a healthcheck and is awaited as service_healthy.
+
+    A one-shot job is awaited as service_completed_successfully instead.
+    """
     depends_on = compose["services"][service].get("depends_on") or {}
     assert isinstance(depends_on, dict), f"{service}: use depends_on's long form (condition)"
     for target, options in depends_on.items():
         assert target in compose["services"], f"{service}: depends on unknown {target!r}"
-        assert _healthcheck(compose["services"][target]), f"{target} has no healthcheck"
         condition = (options or {}).get("condition")
-        assert condition == "service_healthy", f"{service} -> {target}: condition {condition}"
+        if target in ONE_SHOT:
+            expected = "service_completed_successfully"
+        else:
+            assert _healthcheck(compose["services"][target]), f"{target} has no healthcheck"
+            expected = "service_healthy"
+        assert condition == expected, f"{service} -> {target}: condition {condition}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -185,7 +208,7 @@ def test_dependency_urls_name_a_service_it_waits_for(
     assert host in (spec.get("depends_on") or {}), f"{service}: add {host} to depends_on"
 
 
-@pytest.mark.parametrize("service", ["shop", "payments"])
+@pytest.mark.parametrize("service", ["shop", "payments", "bugsink"])
 def test_database_exists_on_first_start(
     service: str, compose: dict[str, Any], preflight: ModuleType, dotenv: dict[str, str]
 ) -> None:
@@ -303,3 +326,74 @@ def test_dockerfile_sees_every_workspace_member(dockerfile: Path) -> None:
         manifest = f"{member}/pyproject.toml"
         assert f"source={manifest},target={manifest}" in text, f"{dockerfile}: mount {manifest}"
         assert f"COPY {manifest} {member}/" in text, f"{dockerfile}: COPY {manifest}"
+
+
+def _dev_group_pin(package: str) -> str:
+    """Return the version demo-app's dev dependency group pins ``package`` to (==)."""
+    manifest = tomllib.loads((ROOT / "demo-app" / "pyproject.toml").read_text(encoding="utf-8"))
+    for requirement in manifest["dependency-groups"]["dev"]:
+        name, _, version = str(requirement).partition("==")
+        if name.strip() == package:
+            return version.strip()
+    msg = f"demo-app/pyproject.toml: no {package}==<version> in the dev dependency group"
+    raise AssertionError(msg)
+
+
+def test_bugsink_image_is_the_version_the_tests_run(dotenv: dict[str, str]) -> None:
+    """BUGSINK_IMAGE's tag is the bugsink version the tests run from PyPI (no drift)."""
+    tag = dotenv["BUGSINK_IMAGE"].rpartition(":")[2]
+    assert dotenv["BUGSINK_IMAGE"].startswith("bugsink/bugsink:")
+    assert tag == _dev_group_pin("bugsink"), (
+        f".env: BUGSINK_IMAGE={dotenv['BUGSINK_IMAGE']} but demo-app's dev group pins "
+        f"bugsink=={_dev_group_pin('bugsink')}: bump both together"
+    )
+
+
+def _provisioned(compose: dict[str, Any], preflight: ModuleType, env: dict[str, str]) -> dict:
+    """Return {project name: (id, key)} from bugsink-provision's BUGSINK_PROJECTS."""
+    raw = compose["services"]["bugsink-provision"]["environment"]["BUGSINK_PROJECTS"]
+    projects = {}
+    for entry in preflight.interpolate(str(raw), env).split(","):
+        project_id, name, key = entry.strip().split(":")
+        projects[name] = (int(project_id), key)
+    return projects
+
+
+SENTRY_DSNS = [
+    service
+    for service, spec in yaml.safe_load(COMPOSE_TEXT)["services"].items()
+    if "SENTRY_DSN" in (spec.get("environment") or {})
+]
+
+
+def test_every_python_service_reports_errors() -> None:
+    """Each service built from this repo's uv workspace has a SENTRY_DSN (on in compose)."""
+    services = yaml.safe_load(COMPOSE_TEXT)["services"]
+    ours = {s for s, spec in services.items() if (spec.get("build") or {}).get("context") == "."}
+    assert ours, "no service is built from this repo"
+    assert ours <= set(SENTRY_DSNS), f"no SENTRY_DSN: {sorted(ours - set(SENTRY_DSNS))}"
+
+
+@pytest.mark.parametrize("service", SENTRY_DSNS)
+def test_sentry_dsn_is_a_provisioned_project(
+    service: str, compose: dict[str, Any], preflight: ModuleType, dotenv: dict[str, str]
+) -> None:
+    """A service's SENTRY_DSN is http://<key>@bugsink:8000/<id> of its own provisioned project."""
+    dsn = urlsplit(
+        preflight.interpolate(compose["services"][service]["environment"]["SENTRY_DSN"], dotenv)
+    )
+    projects = _provisioned(compose, preflight, dotenv)
+    assert service in projects, f"bugsink-provision: BUGSINK_PROJECTS has no project {service!r}"
+    project_id, key = projects[service]
+    assert (dsn.scheme, dsn.hostname, dsn.port) == ("http", "bugsink", 8000)
+    assert dsn.username == key, f"{service}: SENTRY_DSN's key is not its project's key"
+    assert dsn.path == f"/{project_id}", f"{service}: SENTRY_DSN names project {dsn.path}"
+    assert re.fullmatch(r"[0-9a-f]{32}", key), f"{service}: the project key is not 32 hex digits"
+
+
+def test_no_literal_password_in_compose() -> None:
+    """Passwords and secret keys come from .env: the compose file holds none literally."""
+    for line in COMPOSE_TEXT.splitlines():
+        name, _, value = line.strip().partition(":")
+        if re.search(r"(?i)(password|secret_key|superuser)$", name) and value.strip():
+            assert "${" in value, f"docker-compose.yml: {line.strip()!r}: take it from .env"

@@ -212,6 +212,9 @@ CORRELATIONS = [
     ("loki", ("derivedFields", 0, "matcherType"), "label"),
     ("loki", ("derivedFields", 0, "matcherRegex"), "trace_id"),
     ("loki", ("derivedFields", 0, "url"), "$${__value.raw}"),
+    ("loki", ("derivedFields", 1, "matcherType"), "label"),
+    ("loki", ("derivedFields", 1, "matcherRegex"), "sentry_event_id"),
+    ("loki", ("derivedFields", 1, "url"), "${BUGSINK_URL}/issues/event/$${__value.raw}/"),
     ("alertmanager", ("implementation",), "prometheus"),
 ]
 
@@ -266,3 +269,16 @@ def test_provisioning_file_links_its_reference_docs(path: Path) -> None:
     head = "\n".join(path.read_text(encoding="utf-8").splitlines()[:4])
     assert "Grafana 13.2" in head
     assert "https://grafana.com/docs/grafana/v13.2/administration/provisioning/" in head
+
+
+def test_environment_references_are_set_on_the_grafana_service() -> None:
+    """Every ${VAR} a provisioning file expands is in the grafana service's environment."""
+    compose = load_yaml(ROOT / "docker-compose.yml")
+    environment = compose["services"]["grafana"].get("environment") or {}
+    for path in sorted(PROVISIONING.rglob("*.y*ml")):
+        text = path.read_text(encoding="utf-8")
+        for name in re.findall(r"(?<!\$)\$\{([A-Za-z_]\w*)\}", text):
+            assert name in environment, (
+                f"{path.relative_to(ROOT)}: ${{{name}}} is not set on the grafana service in "
+                "docker-compose.yml (Grafana would expand it to an empty string)"
+            )

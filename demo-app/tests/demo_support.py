@@ -6,7 +6,6 @@ Kept out of conftest.py so tests can import them by a name no other package's te
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import threading
@@ -15,9 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sentry_sdk
-import sentry_sdk.envelope
-import sentry_sdk.transport
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -28,8 +24,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from lookout_demo import __version__
 from lookout_demo.settings import PaymentsSettings, ShopSettings
 from lookout_demo.shop.seed import DEMO_PASSWORD
-from lookout_demo.telemetry.errortracking import setup_error_tracking
 from lookout_demo.telemetry.otel import Telemetry
+from lookout_telemetry import testing as telemetry_testing
+from lookout_telemetry.errortracking import release_name
+
+# Re-exported: the demo tests took it from here before it moved to the shared harness.
+from stack_support.bugsink import free_loopback_port as free_loopback_port  # noqa: PLC0414
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -149,37 +149,15 @@ def new_cart(client: TestClient, *lines: tuple[int, int]) -> str:
 # --------------------------------------------------------------------------- Sentry
 
 
-class MemoryTransport(sentry_sdk.transport.Transport):
-    """A sentry-sdk transport that keeps each event it is given, as the JSON it would send."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[dict[str, Any]] = []
-
-    def capture_envelope(self, envelope: sentry_sdk.envelope.Envelope) -> None:
-        """Keep the envelope's event, round-tripped through JSON as it would go on the wire."""
-        for item in envelope.items:
-            if item.type in {"event", "transaction"}:
-                payload = item.payload.json
-                self.events.append(json.loads(json.dumps(payload, default=str)))
-
-
 @contextlib.contextmanager
 def error_tracking(
     dsn: str = "http://public@127.0.0.1:9/1", transport: Any = None, revision: str = "abc1234"
 ) -> Iterator[None]:
-    """Turn sentry-sdk on for the block (as the entrypoint does), then off again."""
-    assert setup_error_tracking(
+    """Turn sentry-sdk on for the block as the shop's entrypoint does, then off again."""
+    with telemetry_testing.error_tracking(
         dsn,
         service="shop",
-        version=__version__,
-        revision=revision,
-        environment="test",
+        release=release_name("lookout-demo", __version__, revision),
         transport=transport,
-    )
-    try:
+    ):
         yield
-    finally:
-        sentry_sdk.flush(timeout=5)
-        sentry_sdk.get_client().close(timeout=5)
-        sentry_sdk.get_global_scope().set_client(None)

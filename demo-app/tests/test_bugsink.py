@@ -15,7 +15,7 @@ import pytest
 
 from demo_support import ShopFactory, Spans, error_tracking
 from lookout_demo import __version__
-from lookout_demo.telemetry.errortracking import release_name
+from lookout_telemetry.errortracking import release_name
 from stack_support.bugsink import Bugsink
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def test_unhandled_request_error_is_stored_scrubbed(
     assert exception["type"] == "InjectedCrashError"
     functions = [frame.get("function") for frame in exception["stacktrace"]["frames"]]
     assert "inject_faults" in functions
-    assert event["release"] == release_name(__version__, REVISION)
+    assert event["release"] == release_name("lookout-demo", __version__, REVISION)
     assert event["environment"] == "test"
     trace_id = event["tags"]["trace_id"]
     assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
@@ -93,5 +93,5 @@ def test_background_task_error_is_stored_with_its_request(
     assert _exception(event)["type"] == "InjectedCrashError"
     assert event["tags"]["task"] == "injected-fault"
     assert re.fullmatch(r"[0-9a-f]{32}", event["tags"]["trace_id"])
-    assert event["release"] == release_name(__version__, REVISION)
+    assert event["release"] == release_name("lookout-demo", __version__, REVISION)
     _assert_no_secret(event)

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from demo_support import ShopFactory, Spans, ThreadedServer, login, new_cart
-from lookout_demo.telemetry.logs import capture_json_logs
+from lookout_telemetry.logs import capture_json_logs
 
 CARD = "4242 4242 4242 4242"
 

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 __all__ = [
     "BUGSINK_PROJECTS",
+    "PROVISION_SCRIPT",
     "Bugsink",
     "bugsink_server",
     "free_loopback_port",
+    "provision_command",
     "require_bugsink",
 ]
 
@@ -46,14 +49,14 @@ BUGSINK_CREATE_CONF = Path(sys.executable).with_name("bugsink-create-conf")
 #: One project per Python service of ours; each gets its own DSN.
 BUGSINK_PROJECTS = ("shop", "payments", "webhook-relay", "synthetic-monitor", "storefront")
 
-_PROVISION = """
-import json
-from teams.models import Team
-from projects.models import Project
-team = Team.objects.create(name="lookout")
-print("DSNS=" + json.dumps({name: Project.objects.create(name=name, team=team).dsn
-                            for name in %r}))
-"""
+#: The provisioning script compose runs (bugsink-provision): the tests provision with it too.
+PROVISION_SCRIPT = Path(__file__).resolve().parents[2] / "bugsink" / "provision.py"
+
+
+def provision_command(script: Path = PROVISION_SCRIPT) -> list[str]:
+    """Return the ``bugsink-manage`` arguments that run the provisioning script."""
+    code = f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')"
+    return ["shell", "-c", code]
 
 
 def require_bugsink() -> None:
@@ -142,9 +145,17 @@ class Bugsink:
         if snappea.returncode != 0:
             msg = f"bugsink-manage migrate --database=snappea failed: {err.decode()[-2000:]}"
             raise RuntimeError(msg)
-        out = self._run("shell", "-c", _PROVISION % (self.projects,))
-        line = next(ln for ln in out.splitlines() if ln.startswith("DSNS="))
-        self.dsns = json.loads(line[len("DSNS=") :])
+        # Known keys, as compose gives them (bugsink/provision.py), one project per service.
+        self.env["BUGSINK_PROJECTS"] = ",".join(
+            f"{number}:{name}:{uuid.uuid4().hex}"
+            for number, name in enumerate(self.projects, start=1)
+        )
+        out = self._run(*provision_command())
+        provisioned = json.loads(out.strip().splitlines()[-1])["projects"]
+        self.dsns = {
+            name: f"http://{p['key']}@127.0.0.1:{self.port}/{p['id']}"
+            for name, p in provisioned.items()
+        }
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [str(BUGSINK_MANAGE), "runserver", f"127.0.0.1:{self.port}", "--noreload"],

@@ -21,6 +21,8 @@ Everything is derived from docker-compose.yml and .env, mechanically:
 * the one substitution that is not an address: there is no collector here, so an app whose
   ``OTEL_EXPORTER_OTLP_ENDPOINT`` names the collector sends traces straight to Tempo and logs
   straight to Loki's OTLP endpoint through the per-signal variables.
+* an app whose ``SENTRY_DSN`` names a service that does not run here (Bugsink's image) runs
+  without it (error tracking off), unless ``endpoints`` points that address somewhere.
 
 Services that cannot run here (the collector, Grafana) or that another test stands in for are
 left out; references to them resolve to an address of their own, or to an override
@@ -89,6 +91,10 @@ NOT_RUN_HERE = {
     "otel-collector": "no collector binary here: apps send OTLP straight to Tempo and Loki",
     "grafana": "no Grafana binary here: its provisioning is checked against a key schema",
     "locust": "the `load` profile: the load tests run Locust from the venv instead",
+    "bugsink": "its image; the error-tracking tests run the same Bugsink version from PyPI "
+    "(stack_support.bugsink)",
+    "bugsink-provision": "the image's one-shot job; stack_support.bugsink provisions the "
+    "PyPI Bugsink with the same script (bugsink/provision.py)",
 }
 #: How long a service may take to become ready before the start is declared failed.
 READY_TIMEOUT = 90.0
@@ -336,6 +342,14 @@ class NativeStack:
             del env["OTEL_EXPORTER_OTLP_ENDPOINT"]
             env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://tempo:4318/v1/traces"
             env["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] = "http://loki:3100/otlp/v1/logs"
+        tracker = urlsplit(env.get("SENTRY_DSN", ""))
+        if (
+            tracker.hostname in NOT_RUN_HERE
+            and f"{tracker.hostname}:{tracker.port}" not in self.endpoints
+        ):
+            # Nothing runs there: error tracking off (silently, as without a DSN), unless a
+            # test points the address at a Bugsink of its own (endpoints=...).
+            del env["SENTRY_DSN"]
         database_url = env.get("DATABASE_URL", "")
         if urlsplit(database_url).hostname == "postgres":
             # A database is a data location, like a volume: each native run gets its own

@@ -15,9 +15,9 @@ from lookout_demo.settings import (
     get_payments_settings,
     get_shop_settings,
 )
-from lookout_demo.telemetry.errortracking import install_process_hooks, setup_error_tracking
-from lookout_demo.telemetry.logs import configure_logging
 from lookout_demo.telemetry.otel import Telemetry, setup_telemetry
+from lookout_telemetry.errortracking import start_error_tracking
+from lookout_telemetry.logs import configure_logging
 
 __all__ = ["QUIET_LOGGERS", "payments", "shop"]
 
@@ -48,14 +48,14 @@ def _process_telemetry(settings: CommonSettings) -> Telemetry | None:
     )
     for name, level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
-    setup_error_tracking(
-        settings.sentry_dsn.get_secret_value() if settings.sentry_dsn is not None else None,
+    start_error_tracking(
+        settings.sentry_dsn,
         service=settings.service_name,
+        package="lookout-demo",
         version=__version__,
         revision=settings.revision,
         environment=settings.environment,
     )
-    install_process_hooks()
     return telemetry
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lookout_demo.telemetry.scrub import is_sensitive_key, scrub_text
+from lookout_telemetry.scrub import is_sensitive_key, scrub_text
 
 __all__ = [
     "CommonSettings",

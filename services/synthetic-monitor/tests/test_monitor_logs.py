@@ -14,9 +14,9 @@ from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
+from lookout_telemetry.logs import configure_logging
 from monitor_support import target, write
 from synthetic_monitor.config import load_config
-from synthetic_monitor.logs import configure_logging
 from synthetic_monitor.otel import exporter_choice
 from synthetic_monitor.runner import JourneyRunner
 

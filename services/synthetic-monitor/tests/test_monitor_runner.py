@@ -9,9 +9,9 @@ from pathlib import Path
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from lookout_telemetry.logs import capture_json_logs
 from monitor_support import PASSWORD, DnsServer, Target, make_certs, target, write
 from synthetic_monitor.config import Journey, load_config
-from synthetic_monitor.logs import capture_json_logs
 from synthetic_monitor.report import render_json, render_text
 from synthetic_monitor.results import RunResult
 from synthetic_monitor.runner import JourneyRunner

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from lookout_telemetry.logs import capture_json_logs
 from monitor_support import target, write
-from synthetic_monitor.logs import capture_json_logs
 from synthetic_monitor.metrics import MonitorMetrics
 from synthetic_monitor.runner import JourneyRunner
 from synthetic_monitor.service import Monitor

@@ -14,11 +14,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
+from lookout_telemetry.logs import JsonFormatter
+from lookout_telemetry.scrub import scrub
 from relay_support import AUTH, payload, receiver, settings, write_routing
 from webhook_relay import app as app_module
 from webhook_relay import delivery as delivery_module
 from webhook_relay.app import create_app
-from webhook_relay.logs import JsonFormatter, scrub
 from webhook_relay.routing import load_routing
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"

@@ -24,7 +24,7 @@ from lookout_demo.telemetry.otel import Telemetry
 from lookout_demo.web.foundation import build_foundation
 from lookout_demo.web.health import HealthChecker
 from lookout_demo.web.service import build_app
-from lookout_demo.web.tasks import TaskSupervisor
+from lookout_telemetry.tasks import TaskSupervisor
 
 __all__ = ["create_app"]
 

@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 
-from lookout_demo.context import user_id_var
 from lookout_demo.flags import FeatureFlags
 from lookout_demo.settings import ShopSettings
 from lookout_demo.shop.models import Session, User
@@ -21,6 +20,7 @@ from lookout_demo.storage.database import Database
 from lookout_demo.telemetry.metrics import ShopMetrics
 from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
+from lookout_telemetry.context import user_id_var
 
 __all__ = ["CurrentUser", "ShopState", "State", "token_hash"]
 

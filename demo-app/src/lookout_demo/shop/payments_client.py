@@ -8,7 +8,7 @@ import httpx
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
-from lookout_demo.context import request_id_var
+from lookout_telemetry.context import request_id_var
 
 __all__ = ["Authorization", "PaymentsClient", "PaymentsUnavailableError"]
 

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lookout_demo.storage.audit_model import AuditRecord
 from lookout_demo.storage.database import Database
-from lookout_demo.telemetry.scrub import scrub
+from lookout_telemetry.scrub import scrub
 
 __all__ = [
     "CATEGORIES",

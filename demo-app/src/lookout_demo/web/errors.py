@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lookout_demo.context import request_id_var
 from lookout_demo.storage.database import DatabaseBusyError
+from lookout_telemetry.context import request_id_var
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 

@@ -19,11 +19,11 @@ from opentelemetry.trace import Status, StatusCode
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lookout_demo.context import request_id_var, user_id_var
-from lookout_demo.telemetry.errortracking import current_context, report_exception
 from lookout_demo.telemetry.metrics import HttpMetrics, current_exemplar
 from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import error_body
+from lookout_telemetry.context import request_id_var, user_id_var
+from lookout_telemetry.errortracking import current_context, dashed_event_id, report_exception
 
 __all__ = ["REQUEST_ID_HEADER", "RequestMiddleware"]
 
@@ -43,6 +43,20 @@ error_log = logging.getLogger("lookout_demo.errors")
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def _name_server_span(scope: Scope, method: str) -> None:
+    """Name the server span "<METHOD> <route template>" and set http.route, once routed.
+
+    web.service names it by the method alone when it starts (finding the route before routing
+    costs a match against every route); by the response's start the router has put the route
+    in the scope, and the span (which ends with the response body) still records.
+    """
+    route = getattr(scope.get("route"), "path", None)
+    span = trace.get_current_span()
+    if route is not None and span.is_recording():
+        span.update_name(f"{'HTTP' if method == '_OTHER' else method} {route}")
+        span.set_attribute("http.route", route)
 
 
 class RequestMiddleware:
@@ -81,6 +95,7 @@ class RequestMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                _name_server_span(scope, method)
                 response["status"] = message["status"]
                 response["started"] = True
                 message.setdefault("headers", [])
@@ -196,7 +211,7 @@ class RequestMiddleware:
             "error_type": type(exc).__name__,
         }
         if event_id is not None:
-            extra["sentry_event_id"] = event_id
+            extra["sentry_event_id"] = dashed_event_id(event_id)
         error_log.exception("unhandled error while serving a request", extra=extra)
         if not started:
             await self._send_json(

@@ -12,12 +12,12 @@ from typing import Any
 
 import psutil
 from fastapi import APIRouter, FastAPI, Request, Response
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.util.http import parse_excluded_urls
 from prometheus_client import multiprocess
 
 from lookout_demo import __version__
 from lookout_demo.settings import CommonSettings
-from lookout_demo.telemetry.errortracking import install_loop_handler
 from lookout_demo.telemetry.metrics import multiprocess_enabled, render
 from lookout_demo.web.clients import ClientClassifier
 from lookout_demo.web.errors import ApiError, install_error_handlers
@@ -26,7 +26,8 @@ from lookout_demo.web.foundation import Foundation
 from lookout_demo.web.health import Check, HealthChecker, HealthDetail, health_router
 from lookout_demo.web.lifecycle import Lifecycle
 from lookout_demo.web.middleware import RequestMiddleware
-from lookout_demo.web.tasks import TaskSupervisor
+from lookout_telemetry.errortracking import install_loop_handler
+from lookout_telemetry.tasks import TaskSupervisor
 
 __all__ = ["build_app"]
 
@@ -92,7 +93,16 @@ def build_app(
             if multiprocess_enabled():
                 multiprocess.mark_process_dead(os.getpid())
 
-    app = FastAPI(title=title, version=__version__, lifespan=lifespan)
+    # FastAPI's built-in OpenTelemetry support stays off: the OpenTelemetry FastAPI
+    # instrumentation below makes the server spans, and the app its own metrics and access log.
+    # Left on, FastAPI checks the global providers and walks the middleware stack on every
+    # request (the relay turns it off for the same reason).
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.lifecycle = lifecycle
     app.state.tasks = tasks
     app.state.db = foundation.db
@@ -138,10 +148,30 @@ def build_app(
     for router in routers:
         app.include_router(router, dependencies=[FaultDependency])
     if telemetry is not None:
-        FastAPIInstrumentor.instrument_app(
-            app,
+        # The server span of each request, from the ASGI middleware that FastAPIInstrumentor
+        # wraps, added last so it is outermost (RequestMiddleware runs inside its span). It
+        # names the span by the method at the start; RequestMiddleware renames it
+        # "<METHOD> <route template>" and sets http.route once routing has matched.
+        # FastAPIInstrumentor finds the route before routing instead, by matching every route
+        # of the app again on every request: a tenth of the cost of telemetry in
+        # bench/demo_overhead.py. Exceptions: RequestMiddleware records them on the span.
+        app.add_middleware(
+            OpenTelemetryMiddleware,
             tracer_provider=telemetry.tracer_provider,
-            excluded_urls=UNTRACED_URLS,
+            excluded_urls=parse_excluded_urls(UNTRACED_URLS),
+            default_span_details=_method_span_details,
             exclude_spans=["receive", "send"],
         )
     return app
+
+
+def _method_span_details(scope: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """Name a server span by its method until RequestMiddleware knows the route."""
+    method = str(scope.get("method", "")).strip().upper()
+    return (method if method in _SPAN_METHODS else "HTTP"), {}
+
+
+#: Methods a span is named by; any other is named "HTTP" (OpenTelemetry's semantic conventions).
+_SPAN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)

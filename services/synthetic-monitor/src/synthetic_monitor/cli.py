@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from lookout_telemetry.errortracking import install_loop_handler, start_error_tracking
+from lookout_telemetry.logs import configure_logging
 from synthetic_monitor import __version__
 from synthetic_monitor.config import load_paths
 from synthetic_monitor.errors import ConfigErrors
-from synthetic_monitor.logs import configure_logging
 from synthetic_monitor.otel import setup_logs, setup_tracing
 from synthetic_monitor.report import render_json, render_junit, render_text
 from synthetic_monitor.results import RunResult
@@ -139,6 +140,14 @@ def serve(settings: MonitorSettings) -> int:
         settings.log_level,
         extra_handlers=[log_export.handler] if log_export is not None else [],
     )
+    start_error_tracking(
+        settings.sentry_dsn,
+        service=settings.service_name,
+        package="lookout-synthetic-monitor",
+        version=__version__,
+        revision=settings.revision,
+        environment=settings.environment,
+    )
     registry = CollectorRegistry()
     metrics = MonitorMetrics(registry)
     monitor = Monitor(
@@ -161,6 +170,7 @@ def serve(settings: MonitorSettings) -> int:
 
     @asynccontextmanager
     async def lifespan(_: object) -> AsyncIterator[None]:
+        install_loop_handler()
         await monitor.start()
         tune_gc()
         loop = asyncio.get_running_loop()

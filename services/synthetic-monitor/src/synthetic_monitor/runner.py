@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from lookout_telemetry.errortracking import remember_context
 from synthetic_monitor import __version__
 from synthetic_monitor.checks import EXECUTORS, StepContext, StepOutcome
 from synthetic_monitor.config.model import HttpStep, Journey, Step
@@ -116,7 +117,11 @@ class JourneyRunner:
                 f"journey {journey.name}", kind=SpanKind.INTERNAL, attributes=attributes
             ) as root:
                 trace_id = format(root.get_span_context().trace_id, "032x")
-                result = await self._run(journey, root, trace_id, started_at, started)
+                try:
+                    result = await self._run(journey, root, trace_id, started_at, started)
+                except Exception as error:  # a bug, not a target failure: keep the run's ids
+                    remember_context(error, root)
+                    raise
                 root.set_attribute("synthetic.attempts", result.attempts)
                 root.set_attribute("synthetic.outcome", result.outcome)
                 if not result.success:

@@ -20,6 +20,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from lookout_telemetry.errortracking import log_and_report
+from lookout_telemetry.tasks import report_task_failure
 from synthetic_monitor.config.model import Journey
 from synthetic_monitor.metrics import MonitorMetrics
 from synthetic_monitor.results import RunResult
@@ -55,6 +57,7 @@ class _Worker:
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._loop(), name=f"journey {self.journey.name}")
+        self.task.add_done_callback(report_task_failure)
 
     def replace(self, journey: Journey) -> None:
         self.journey = journey
@@ -118,8 +121,14 @@ class _Worker:
                 extra={"journey": journey.name, "limit_seconds": hard_limit(journey)},
             )
             return
-        except Exception:
-            log.exception("run crashed", extra={"journey": journey.name})
+        except Exception as error:  # a bug: logged with its stack and reported, with its trace
+            log_and_report(
+                "run crashed",
+                error,
+                logger=log,
+                tags={"journey": journey.name},
+                journey=journey.name,
+            )
             return
         finally:
             self.running = False
@@ -137,8 +146,14 @@ class _Worker:
                 "storing a run timed out; the run is counted in metrics but not in history",
                 extra={"journey": journey.name},
             )
-        except Exception:
-            log.exception("handling a run's result failed", extra={"journey": journey.name})
+        except Exception as error:
+            log_and_report(
+                "handling a run's result failed",
+                error,
+                logger=log,
+                tags={"journey": journey.name},
+                journey=journey.name,
+            )
 
     async def stop(self, grace: float) -> None:
         self.stopping = True

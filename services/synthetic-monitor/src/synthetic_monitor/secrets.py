@@ -1,54 +1,30 @@
 """Secrets: read at run time from an environment variable or a file, and never written out.
 
-Every value read through ``resolve_secrets`` is registered with the process-wide
-``REDACTOR``; the JSON log formatter, step errors, condition details, reports and stored
-history all pass through ``redact`` so the value shows as ``[REDACTED]`` wherever it would
-have appeared (a login error that echoes the password, a URL with a token in its query).
+Every value read through ``resolve_secrets`` is registered with the process-wide registry of
+the shared scrubber (``lookout_telemetry.scrub.KNOWN_SECRETS``): the JSON logs, the OTLP log
+records and the error reports scrub it like any other secret, and step errors, condition
+details, reports and stored history pass through ``redact``, so the value shows as
+``[REDACTED]`` wherever it would have appeared (a login error that echoes the password, a URL
+with a token in its query).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from lookout_telemetry.scrub import KNOWN_SECRETS, REDACTED, SecretValues
 from synthetic_monitor.config.model import SecretRef
 
-__all__ = ["REDACTED", "REDACTOR", "Redactor", "SecretError", "redact", "resolve_secrets"]
+__all__ = ["REDACTED", "REDACTOR", "SecretError", "SecretValues", "redact", "resolve_secrets"]
 
-REDACTED = "[REDACTED]"
-#: Values shorter than this are not redacted: replacing every "a" would wreck each line.
-_MIN_LENGTH = 4
+#: The secret values this process has read (the shared scrubber's registry).
+REDACTOR = KNOWN_SECRETS
 
 
 class SecretError(Exception):
     """A secret cannot be read; the message names the variable or file (never the value)."""
-
-
-class Redactor:
-    """The set of secret values seen by this process; replaces them in any text."""
-
-    def __init__(self) -> None:
-        """Start with no secret."""
-        self._values: frozenset[str] = frozenset()
-        self._lock = threading.Lock()
-
-    def add(self, value: str) -> None:
-        """Remember ``value`` as a secret."""
-        if len(value) >= _MIN_LENGTH and value not in self._values:
-            with self._lock:
-                self._values = self._values | {value}
-
-    def redact(self, text: str) -> str:
-        """Return ``text`` with every known secret replaced by ``[REDACTED]``."""
-        for value in sorted(self._values, key=len, reverse=True):
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return text
-
-
-REDACTOR = Redactor()
 
 
 def redact(text: str) -> str:

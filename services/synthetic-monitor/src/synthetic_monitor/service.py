@@ -15,6 +15,8 @@ import logging
 import time
 from pathlib import Path
 
+from lookout_telemetry.errortracking import log_and_report
+from lookout_telemetry.tasks import report_task_failure
 from synthetic_monitor.config import load_config
 from synthetic_monitor.config.loader import collect_files
 from synthetic_monitor.config.model import Journey, MonitorConfig
@@ -142,6 +144,8 @@ class Monitor:
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         if self.reload_poll_seconds > 0:
             self._tasks.append(asyncio.create_task(self._watch(), name="config watch"))
+        for task in self._tasks:  # a task that dies is logged and reported, never silent
+            task.add_done_callback(report_task_failure)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -152,9 +156,16 @@ class Monitor:
                     log.info("old runs deleted", extra={"runs": pruned})
                 await self.store.ping()
                 self.store_ok = True
-            except Exception:
+            except Exception as error:  # logged and reported; the next round tries again
                 self.store_ok = False
-                log.exception("history store check failed")
+                log_and_report(
+                    "history store check failed",
+                    error,
+                    logger=log,
+                    tags={"task": "housekeeping"},
+                    path="background_task",
+                    task="housekeeping",
+                )
             await asyncio.sleep(300)
 
     async def _watch(self) -> None:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ENV_PREFIX", "MonitorSettings", "SettingsError", "get_settings", "load_settings"]
@@ -34,6 +34,13 @@ class MonitorSettings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = 8090
     service_name: str = "synthetic-monitor"
     environment: str = "development"
+    #: The build's git revision: part of the release error reports are filed under.
+    revision: str = "unknown"
+    #: DSN of the Sentry-compatible error tracker (Bugsink); unset or empty means error
+    #: tracking is off, silently. Read from SENTRY_DSN, the name every Sentry SDK uses.
+    sentry_dsn: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_DSN", "MONITOR_SENTRY_DSN")
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: History: sqlite+aiosqlite:///path.db (default) or postgresql+asyncpg://user@host/db.
     database_url: str = "sqlite+aiosqlite:///./synthetic-monitor.db"
@@ -50,6 +57,14 @@ class MonitorSettings(BaseSettings):
     reload_poll_seconds: Annotated[float, Field(ge=0.0)] = 0.0
     #: On SIGTERM, runs in progress get this long to finish before they are cancelled.
     shutdown_grace_seconds: Annotated[float, Field(ge=0.0)] = 10.0
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _empty_dsn_is_none(cls, dsn: SecretStr | None) -> SecretStr | None:
+        """Treat an empty SENTRY_DSN as unset (compose passes ``${VAR:-}`` through)."""
+        if dsn is not None and not dsn.get_secret_value().strip():
+            return None
+        return dsn
 
 
 def load_settings(**overrides: object) -> MonitorSettings:

@@ -20,12 +20,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, Field
 
+from lookout_telemetry.errortracking import install_loop_handler, log_and_report
+from lookout_telemetry.tasks import report_task_failure
 from webhook_relay import __version__
 from webhook_relay.accept import Committer
 from webhook_relay.auth import Authenticator
 from webhook_relay.delivery import DeliveryThread
 from webhook_relay.errors import StoreUnavailableError
-from webhook_relay.ingest import WebhookEndpoint
+from webhook_relay.ingest import WebhookEndpoint, internal_error
 from webhook_relay.metrics import RelayMetrics
 from webhook_relay.routing import Routing, load_routing
 from webhook_relay.settings import Settings, get_settings
@@ -93,8 +95,15 @@ async def _maintenance(relay: Relay) -> None:
                     log.info("retention: pruned old records", extra=removed)
         except StoreUnavailableError as error:
             log.warning("maintenance skipped: store unavailable", extra={"error": str(error)})
-        except Exception:
-            log.exception("maintenance failed")
+        except Exception as error:  # logged and reported; the next round tries again
+            log_and_report(
+                "maintenance failed",
+                error,
+                logger=log,
+                tags={"task": "maintenance"},
+                path="background_task",
+                task="maintenance",
+            )
         await asyncio.sleep(relay.settings.maintenance_interval_seconds)
 
 
@@ -129,12 +138,16 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Errors no task awaited are logged and reported (lookout_telemetry.errortracking).
+        install_loop_handler()
         await asyncio.to_thread(store.create_schema)
         relay.committer.start()
         if settings.workers > 0:
             relay.delivery = DeliveryThread(store, routing, settings, metrics)
             await asyncio.to_thread(relay.delivery.start)
-        relay.tasks.append(asyncio.create_task(_maintenance(relay)))
+        maintenance = asyncio.create_task(_maintenance(relay), name="maintenance")
+        maintenance.add_done_callback(report_task_failure)
+        relay.tasks.append(maintenance)
         log.info(
             "relay started",
             extra={
@@ -241,6 +254,18 @@ def create_app(  # noqa: PLR0915 (wiring: one closure per route, read top to bot
     @app.exception_handler(StoreUnavailableError)
     async def store_unavailable(_request: Request, error: Exception) -> Response:
         return _error(503, str(error), {"Retry-After": "5"})
+
+    # Any other error a route did not handle: 500, logged and reported. Starlette calls it
+    # only when an error happens, so it costs the other requests nothing.
+    @app.exception_handler(Exception)
+    async def unhandled(request: Request, error: Exception) -> Response:
+        body = internal_error(
+            error,
+            method=request.method,
+            path=request.url.path,
+            headers={key.lower(): value for key, value in request.headers.items()},
+        )
+        return JSONResponse(body, status_code=500)
 
     return RelayApp(app, WebhookEndpoint(relay, tracer))
 

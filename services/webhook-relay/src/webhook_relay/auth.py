@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from webhook_relay.settings import Settings
 
@@ -24,10 +24,11 @@ class Authenticator:
     """Checks requests against the configured mode."""
 
     mode: str
-    token: bytes = b""
+    # repr=False: a repr (a stack frame's locals in an error report) never shows a secret.
+    token: bytes = field(default=b"", repr=False)
     username: bytes = b""
-    password: bytes = b""
-    hmac_secret: bytes = b""
+    password: bytes = field(default=b"", repr=False)
+    hmac_secret: bytes = field(default=b"", repr=False)
     window_seconds: float = 300.0
 
     @classmethod

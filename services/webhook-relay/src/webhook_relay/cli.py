@@ -26,8 +26,10 @@ def _database_url(arguments: argparse.Namespace) -> str:
 
 
 def _serve(_arguments: argparse.Namespace) -> int:
+    from lookout_telemetry.errortracking import start_error_tracking  # noqa: PLC0415
+    from lookout_telemetry.logs import configure_logging  # noqa: PLC0415
+    from webhook_relay import __version__  # noqa: PLC0415
     from webhook_relay.app import create_app  # noqa: PLC0415
-    from webhook_relay.logs import configure_logging  # noqa: PLC0415
     from webhook_relay.routing import load_routing  # noqa: PLC0415
     from webhook_relay.server import serve  # noqa: PLC0415
     from webhook_relay.settings import load_settings  # noqa: PLC0415
@@ -35,6 +37,14 @@ def _serve(_arguments: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.service_name, settings.log_level)
+    start_error_tracking(
+        settings.sentry_dsn,
+        service=settings.service_name,
+        package="lookout-webhook-relay",
+        version=__version__,
+        revision=settings.revision,
+        environment=settings.environment,
+    )
     # The web loop, the delivery loop and the two writer threads share the GIL: hand it over
     # every 0.5 ms instead of 5 ms, so an accept waits less behind a delivery's CPU work.
     sys.setswitchinterval(0.0005)

@@ -6,7 +6,10 @@ on this path, so every other route stays in FastAPI and this one is dispatched f
 (``RelayApp``).
 
 Answers: 202 after the durable commit (``accepted`` or ``duplicate``); 400 with what is
-wrong; 401; 413; 503 with Retry-After only when the store cannot commit.
+wrong; 401; 413; 503 with Retry-After only when the store cannot commit; 500 with a request id
+for a bug (``internal_error``: logged as JSON with its stack and reported to the error tracker,
+with the request id and the accept span's trace id). The error path costs nothing until an
+error happens: no per-request work is added for it, with or without ``SENTRY_DSN``.
 """
 
 from __future__ import annotations
@@ -14,11 +17,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 
+from lookout_telemetry.errortracking import (
+    log_and_report,
+    remember_context,
+    remembered_context,
+)
 from webhook_relay.errors import PayloadError, StoreUnavailableError
 from webhook_relay.metrics import exemplar
 from webhook_relay.payload import idempotency_key, parse_notification, serialize
@@ -35,7 +45,7 @@ if TYPE_CHECKING:
     Receive = Callable[[], Awaitable[Message]]
     Send = Callable[[Message], Awaitable[None]]
 
-__all__ = ["WebhookEndpoint"]
+__all__ = ["WebhookEndpoint", "internal_error"]
 
 log = logging.getLogger("webhook_relay.app")
 
@@ -48,6 +58,37 @@ class _Disconnected(Exception):
 
 class _TooLarge(Exception):
     pass
+
+
+def internal_error(
+    error: BaseException,
+    *,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+) -> dict[str, Any]:
+    """Log and report a request's unhandled error; return the 500 body (with the request id).
+
+    The request id is the caller's ``X-Request-ID`` or a new one; the trace and span ids are
+    those ``remember_context`` kept on the error (the request's span has ended by now).
+    """
+    request_id = headers.get("x-request-id") or uuid.uuid4().hex
+    context: dict[str, Any] = {**remembered_context(error), "request_id": request_id}
+    log_and_report(
+        "unhandled error while serving a request",
+        error,
+        context=context,
+        tags={"route": path, "method": method},
+        request={"method": method, "url": path, "headers": dict(headers)},
+        logger=log,
+        method=method,
+        path=path,
+        **context,
+    )
+    return {
+        "error": "the relay failed to handle this request; quote the request id",
+        "request_id": request_id,
+    }
 
 
 class WebhookEndpoint:
@@ -67,6 +108,14 @@ class WebhookEndpoint:
             status, body, extra = await self._handle(scope, headers, receive)
         except _Disconnected:
             return
+        except Exception as error:  # a bug: 500, logged and reported (no cost until it happens)
+            status, extra = 500, {}
+            body = internal_error(
+                error,
+                method="POST",
+                path="/webhook",
+                headers=headers,
+            )
         payload = json.dumps(body, separators=(",", ":")).encode()
         response_headers = [
             (b"content-type", b"application/json"),
@@ -131,6 +180,7 @@ class WebhookEndpoint:
             return 400, {"error": str(error)}, {}
         parent = PROPAGATOR.extract({"traceparent": headers.get("traceparent", "")})
         token = otel_context.attach(parent)
+        span: Span | None = None
         try:
             with self.tracer.start_as_current_span(
                 "relay.accept",
@@ -182,5 +232,9 @@ class WebhookEndpoint:
                     "deliveries": targets,
                 }
                 return 202, answer, {}
+        except Exception as error:
+            # The span ends before the error reaches __call__: keep its ids on the error.
+            remember_context(error, span)
+            raise
         finally:
             otel_context.detach(token)

@@ -11,7 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from webhook_relay.errors import SettingsError
@@ -49,6 +56,11 @@ class Settings(BaseSettings):
     service_name: str = "webhook-relay"
     environment: str = "development"
     revision: str = "unknown"
+    #: DSN of the Sentry-compatible error tracker (Bugsink); unset or empty means error
+    #: tracking is off, silently. Read from SENTRY_DSN, the name every Sentry SDK uses.
+    sentry_dsn: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_DSN", "RELAY_SENTRY_DSN")
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     #: sqlite:///path (WAL, zero set-up) or postgresql://... (several replicas share one queue).
@@ -93,6 +105,14 @@ class Settings(BaseSettings):
 
     #: After SIGTERM, in-flight deliveries get this long; the rest return to the queue.
     graceful_timeout_seconds: PositiveSeconds = 10.0
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _empty_dsn_is_none(cls, dsn: SecretStr | None) -> SecretStr | None:
+        """Treat an empty SENTRY_DSN as unset (compose passes ``${VAR:-}`` through)."""
+        if dsn is not None and not dsn.get_secret_value().strip():
+            return None
+        return dsn
 
     @model_validator(mode="after")
     def _auth_configured(self) -> Settings:

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
-from lookout_demo.context import user_id_var
 from lookout_demo.shop.deps import CurrentUser, State, token_hash
 from lookout_demo.shop.models import Session, User
 from lookout_demo.shop.passwords import verify_password
 from lookout_demo.shop.security import fingerprint
 from lookout_demo.web.deps import DbSession
 from lookout_demo.web.errors import ApiError
+from lookout_telemetry.context import user_id_var
 
 __all__ = ["router"]
 

@@ -2,20 +2,27 @@
 that catch every error escaping the code that should have handled it.
 
 On only when ``SENTRY_DSN`` is set; without it nothing is sent and nothing is logged about it.
-Every event is stamped with the release (``lookout-demo@<version>+<revision>``), the
-environment, the request id, the OpenTelemetry trace and span ids (so an event links to its
-trace in Tempo) and the logged-in user's id, then scrubbed by ``lookout_demo.telemetry.scrub``
-(the scrubber the logs use) in ``before_send``, ``before_send_transaction`` and
-``before_breadcrumb``: no password, token, Authorization header or card number leaves the
-process, wherever in the event it sits (exception messages, local variables, request data).
+Every event is stamped with the release (``<package>@<version>+<revision>``, see
+``release_name``), the environment, the request id, the OpenTelemetry trace and span ids (so
+an event links to its trace in Tempo) and the logged-in user's id, then scrubbed by
+``lookout_telemetry.scrub`` (the scrubber the logs use) in ``before_send``,
+``before_send_transaction`` and ``before_breadcrumb``: no password, token, Authorization
+header or card number leaves the process, wherever in the event it sits (exception messages,
+local variables, request data).
 
 Escape paths, each logged as JSON with the stack and reported (``report_exception``):
 
-* a request's unhandled error: ``lookout_demo.web.middleware`` calls ``report_exception``;
+* a request's unhandled error: the service's middleware or error handler calls
+  ``report_exception`` or ``log_and_report`` (the demo's ``web.middleware``, the relay's
+  ``ingest``, the monitor's runner);
 * ``sys.excepthook``: the main thread is dying; the report is flushed before it exits;
 * ``threading.excepthook``: a thread died, the process goes on;
 * the asyncio loop's exception handler: an error no task awaited (``loop_exception_handler``);
-* background tasks: ``lookout_demo.web.tasks.TaskSupervisor`` reports a task that failed.
+* background tasks: ``lookout_telemetry.tasks`` (``TaskSupervisor``, ``report_task_failure``)
+  reports a task that failed.
+
+Each log line of a reported error carries ``sentry_event_id``: Grafana links it to the event
+in Bugsink.
 
 sentry-sdk's own automatic integrations are off: these hooks report each error once, and its
 logging integration keeps only WARNING and above as breadcrumbs (no event per log line).
@@ -24,37 +31,43 @@ logging integration keeps only WARNING and above as breadcrumbs (no event per lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import sentry_sdk
 from opentelemetry import trace
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 
-from lookout_demo.context import request_id_var, user_id_var
-from lookout_demo.telemetry.scrub import scrub
+from lookout_telemetry.context import request_id_var, user_id_var
+from lookout_telemetry.scrub import scrub
 
 __all__ = [
     "ERROR_LOGGER",
     "current_context",
+    "dashed_event_id",
     "install_loop_handler",
     "install_process_hooks",
     "log_and_report",
     "loop_exception_handler",
     "release_name",
+    "remember_context",
+    "remembered_context",
     "report_exception",
     "scrub_breadcrumb",
     "scrub_event",
     "setup_error_tracking",
+    "start_error_tracking",
 ]
 
 #: The logger every escaped error is written to (JSON, with its stack).
-ERROR_LOGGER = "lookout_demo.errors"
+ERROR_LOGGER = "lookout_telemetry.errors"
 log = logging.getLogger(ERROR_LOGGER)
 
 #: How long a dying process waits for its last report to be sent.
@@ -63,9 +76,9 @@ FLUSH_TIMEOUT_SECONDS = 2.0
 Event = dict[str, Any]
 
 
-def release_name(version: str, revision: str) -> str:
-    """Return the release an event is filed under: ``lookout-demo@<version>+<revision>``."""
-    return f"lookout-demo@{version}+{revision}"
+def release_name(package: str, version: str, revision: str) -> str:
+    """Return the release an event is filed under: ``<package>@<version>+<revision>``."""
+    return f"{package}@{version}+{revision}"
 
 
 def current_context() -> dict[str, str]:
@@ -81,6 +94,33 @@ def current_context() -> dict[str, str]:
     if user_id is not None:
         context["user_id"] = user_id
     return context
+
+
+#: Where ``remember_context`` keeps the ids on an exception.
+_CONTEXT_ATTR = "__lookout_context__"
+
+
+def remember_context(error: BaseException, span: trace.Span | None = None) -> None:
+    """Keep the ids in force where ``error`` was raised (or ``span``'s), for a later report.
+
+    A span has ended by the time its error reaches the handler that reports it; call this
+    inside the span (or pass it) so the report still names the trace. The first call wins.
+    """
+    if hasattr(error, _CONTEXT_ATTR):
+        return
+    context = current_context()
+    if span is not None and (span_context := span.get_span_context()).is_valid:
+        context["trace_id"] = format(span_context.trace_id, "032x")
+        context["span_id"] = format(span_context.span_id, "016x")
+    # An exception type with __slots__ keeps nothing: the report takes the ids then in force.
+    with contextlib.suppress(AttributeError):
+        setattr(error, _CONTEXT_ATTR, context)
+
+
+def remembered_context(error: BaseException) -> dict[str, str]:
+    """Return the ids ``remember_context`` kept on ``error`` (empty if none)."""
+    context = getattr(error, _CONTEXT_ATTR, None)
+    return dict(context) if isinstance(context, dict) else {}
 
 
 def _stamp(event: Event, context: Mapping[str, str]) -> None:
@@ -116,20 +156,20 @@ def setup_error_tracking(
     dsn: str | None,
     *,
     service: str,
-    version: str,
-    revision: str,
+    release: str,
     environment: str,
     transport: Any = None,
 ) -> bool:
     """Start sentry-sdk when a DSN is given; return whether it is on.
 
-    ``transport`` replaces the HTTP transport (tests capture envelopes in memory with it).
+    ``release`` is ``release_name(package, version, revision)``. ``transport`` replaces the
+    HTTP transport (tests capture envelopes in memory with it).
     """
     if not dsn:
         return False
     sentry_sdk.init(
         dsn=dsn,
-        release=release_name(version, revision),
+        release=release,
         environment=environment,
         server_name=service,
         # Each escape path reports explicitly, once; the automatic integrations would report
@@ -138,8 +178,10 @@ def setup_error_tracking(
         auto_enabling_integrations=False,
         integrations=[
             DedupeIntegration(),
-            # WARNING and above become breadcrumbs; no log line becomes an event by itself.
-            LoggingIntegration(level=logging.WARNING, event_level=None),
+            # WARNING and above become breadcrumbs; no log line becomes an event by itself, and
+            # none is sent as a Sentry log (on by default at INFO: it would handle every
+            # access line a third time; Loki has the logs).
+            LoggingIntegration(level=logging.WARNING, event_level=None, sentry_logs_level=None),
         ],
         # Traces go to Tempo through OpenTelemetry; Sentry's performance tracing stays off.
         traces_sample_rate=None,
@@ -152,6 +194,38 @@ def setup_error_tracking(
     return True
 
 
+class _Secret(Protocol):
+    """A secret setting (pydantic's SecretStr): the DSN is read only where it is used."""
+
+    def get_secret_value(self) -> str: ...
+
+
+def start_error_tracking(
+    dsn: str | _Secret | None,
+    *,
+    service: str,
+    package: str,
+    version: str,
+    revision: str,
+    environment: str,
+) -> bool:
+    """Start a service's error tracking as every entry point of ours does; return if it is on.
+
+    sentry-sdk with release ``<package>@<version>+<revision>`` when ``dsn`` is given (silent
+    without), then the process hooks (``sys.excepthook``, ``threading.excepthook``), which log
+    as JSON whether or not a tracker is configured.
+    """
+    value = dsn.get_secret_value() if dsn is not None and not isinstance(dsn, str) else dsn
+    started = setup_error_tracking(
+        value,
+        service=service,
+        release=release_name(package, version, revision),
+        environment=environment,
+    )
+    install_process_hooks()
+    return started
+
+
 def report_exception(
     error: BaseException,
     *,
@@ -161,6 +235,9 @@ def report_exception(
 ) -> str | None:
     """Send one error to the tracker with the ids in force (or ``context``); return its id.
 
+    The ids are, by precedence: ``context``, those ``remember_context`` kept on the error,
+    those in force here.
+
     ``request`` is Sentry's request interface (method, url, query_string, headers): scrubbed
     like the rest. Returns None when error tracking is off. Never raises: reporting must not
     add an error of its own.
@@ -168,6 +245,7 @@ def report_exception(
     if not sentry_sdk.is_initialized():
         return None
     ids = dict(current_context())
+    ids.update(remembered_context(error))
     ids.update(context or {})
     try:
         with sentry_sdk.new_scope() as scope:
@@ -191,20 +269,47 @@ def report_exception(
         return None
 
 
+def dashed_event_id(event_id: str) -> str:
+    """Return an event id as Bugsink's URLs take it (``/issues/event/<dashed UUID>/``).
+
+    sentry-sdk hands out 32 hex digits; Bugsink's event links want the dashed UUID form, so
+    the log lines carry that one and Grafana's link needs no rewriting.
+    """
+    try:
+        return str(uuid.UUID(event_id))
+    except ValueError:
+        return event_id
+
+
 def log_and_report(
     message: str,
     error: BaseException,
     *,
     level: int = logging.ERROR,
     tags: Mapping[str, str] | None = None,
+    context: Mapping[str, str] | None = None,
+    request: Mapping[str, Any] | None = None,
+    logger: logging.Logger | None = None,
     **extra: object,
 ) -> str | None:
-    """Report an error, then log it (JSON, with its stack and the event id); return the id."""
-    event_id = report_exception(error, tags=tags)
-    fields: dict[str, object] = {"error_type": type(error).__name__, **extra}
+    """Report an error, then log it (JSON, with its stack and the event id); return the id.
+
+    ``context`` and ``request`` go to ``report_exception``; ``logger`` (default: the
+    ``ERROR_LOGGER``) writes the line, whose ``sentry_event_id`` Grafana links to Bugsink.
+    """
+    event_id = report_exception(error, context=context, tags=tags, request=request)
+    # The ids kept where the error was raised name its trace on the line too (the JSON
+    # formatter takes the span in force first, when there is one).
+    fields: dict[str, object] = {
+        **remembered_context(error),
+        "error_type": type(error).__name__,
+        **extra,
+    }
     if event_id is not None:
-        fields["sentry_event_id"] = event_id
-    log.log(level, message, exc_info=(type(error), error, error.__traceback__), extra=fields)
+        fields["sentry_event_id"] = dashed_event_id(event_id)
+    (logger or log).log(
+        level, message, exc_info=(type(error), error, error.__traceback__), extra=fields
+    )
     return event_id
 
 

@@ -1,4 +1,8 @@
-"""Per-request context shared by the middleware, the logs and the handlers."""
+"""Per-request context shared by a service's middleware, the logs and the error reports.
+
+A service's request middleware sets these; ``logs`` stamps them on every line and
+``errortracking`` on every event.
+"""
 
 from contextvars import ContextVar
 

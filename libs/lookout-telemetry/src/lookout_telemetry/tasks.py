@@ -7,6 +7,9 @@ it (a task copies the context it was created in). A task spawned with ``critical
 one the process cannot serve without: its failure starts a graceful shutdown (SIGTERM to
 this process, so the server drains as it would for an orchestrator). ``close()`` cancels
 what is still running, at shutdown.
+
+A task started some other way gets the same treatment from
+``task.add_done_callback(report_task_failure)``.
 """
 
 from __future__ import annotations
@@ -18,16 +21,34 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from lookout_demo.telemetry.errortracking import log_and_report
+from lookout_telemetry.errortracking import log_and_report
 
-__all__ = ["TaskSupervisor"]
+__all__ = ["TaskSupervisor", "report_task_failure"]
 
-log = logging.getLogger("lookout_demo.tasks")
+log = logging.getLogger("lookout_telemetry.tasks")
 
 
 def _terminate() -> None:
     """Ask this process to shut down gracefully, as an orchestrator would."""
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def report_task_failure(task: asyncio.Task[Any], *, critical: bool = False) -> bool:
+    """Log and report ``task`` if it ended with an error (a done-callback); return if it did."""
+    if task.cancelled():
+        return False
+    error = task.exception()
+    if error is None:
+        return False
+    log_and_report(
+        "background task failed",
+        error,
+        tags={"task": task.get_name()},
+        path="background_task",
+        task=task.get_name(),
+        critical=critical,
+    )
+    return True
 
 
 class TaskSupervisor:
@@ -50,20 +71,9 @@ class TaskSupervisor:
     def _finished(self, task: asyncio.Task[Any], *, critical: bool) -> None:
         """Forget a finished task; log and report it when it failed."""
         self.tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is None:
+        if not report_task_failure(task, critical=critical):
             return
         self.failures += 1
-        log_and_report(
-            "background task failed",
-            error,
-            tags={"task": task.get_name()},
-            path="background_task",
-            task=task.get_name(),
-            critical=critical,
-        )
         if critical:
             log.critical(
                 "a critical background task failed: shutting down", extra={"task": task.get_name()}

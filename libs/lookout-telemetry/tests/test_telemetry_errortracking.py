@@ -11,11 +11,11 @@ import threading
 
 import sentry_sdk
 
-from demo_support import MemoryTransport, error_tracking
-from lookout_demo.context import request_id_var, user_id_var
-from lookout_demo.telemetry import errortracking
-from lookout_demo.telemetry.logs import capture_json_logs
-from lookout_demo.web.tasks import TaskSupervisor
+from lookout_telemetry import errortracking
+from lookout_telemetry.context import request_id_var, user_id_var
+from lookout_telemetry.logs import capture_json_logs
+from lookout_telemetry.tasks import TaskSupervisor, report_task_failure
+from lookout_telemetry.testing import MemoryTransport, error_tracking
 
 PASSWORD = "Sw0rdfish-secret"
 CARD = "5555 5555 5555 4444"
@@ -39,7 +39,7 @@ def test_off_without_dsn_and_silent() -> None:
     with capture_json_logs() as lines:
         assert (
             errortracking.setup_error_tracking(
-                None, service="shop", version="1", revision="r", environment="test"
+                None, service="shop", release="shop@1+r", environment="test"
             )
             is False
         )
@@ -53,8 +53,10 @@ def test_event_carries_ids_release_and_no_secret() -> None:
     transport = MemoryTransport()
     rid, uid = request_id_var.set("req-42"), user_id_var.set("7")
     try:
-        with error_tracking(transport=transport, revision="deadbee"):
-            logging.getLogger("lookout_demo.test").warning("retrying with password=%s", PASSWORD)
+        with error_tracking(transport=transport, release="shop@1+deadbee"):
+            logging.getLogger("lookout_telemetry.test").warning(
+                "retrying with password=%s", PASSWORD
+            )
             try:
                 _fail(PASSWORD, CARD)
             except ValueError as exc:
@@ -87,11 +89,11 @@ def test_thread_excepthook_logs_and_reports() -> None:
     finally:
         threading.excepthook = previous
         sys.excepthook = sys.__excepthook__
-    (line,) = [ln for ln in lines if ln["logger"] == "lookout_demo.errors"]
+    (line,) = [ln for ln in lines if ln["logger"] == errortracking.ERROR_LOGGER]
     assert line["path"] == "thread"
     assert line["thread_name"] == "worker-1"
     assert "_fail" in line["exception"]["stack"]
-    assert line["sentry_event_id"] == transport.events[0]["event_id"]
+    assert line["sentry_event_id"].replace("-", "") == transport.events[0]["event_id"]
     assert PASSWORD not in json.dumps(line)
     assert _no_secret(transport.events[0])
 
@@ -111,7 +113,7 @@ def test_asyncio_loop_handler_logs_and_reports() -> None:
 
     with error_tracking(transport=transport), capture_json_logs() as lines:
         asyncio.run(main())
-    (line,) = [ln for ln in lines if ln["logger"] == "lookout_demo.errors"]
+    (line,) = [ln for ln in lines if ln["logger"] == errortracking.ERROR_LOGGER]
     assert line["path"] == "asyncio"
     assert "never retrieved" in line["message"]
     assert len(transport.events) == 1
@@ -148,8 +150,8 @@ def test_supervised_task_failure_reports_and_critical_shuts_down() -> None:
 def test_sys_excepthook_logs_json_and_exits_nonzero() -> None:
     """An uncaught error in the main thread is written as one JSON line with its stack."""
     code = (
-        "from lookout_demo.telemetry.logs import configure_logging\n"
-        "from lookout_demo.telemetry.errortracking import install_process_hooks\n"
+        "from lookout_telemetry.logs import configure_logging\n"
+        "from lookout_telemetry.errortracking import install_process_hooks\n"
         "configure_logging('shop')\n"
         "install_process_hooks()\n"
         f"raise RuntimeError('boom password={PASSWORD}')\n"
@@ -159,8 +161,72 @@ def test_sys_excepthook_logs_json_and_exits_nonzero() -> None:
     )
     assert done.returncode == 1
     lines = [json.loads(ln) for ln in done.stdout.splitlines() if ln.startswith("{")]
-    (line,) = [ln for ln in lines if ln["logger"] == "lookout_demo.errors"]
+    (line,) = [ln for ln in lines if ln["logger"] == errortracking.ERROR_LOGGER]
     assert line["level"] == "critical"
     assert line["exception"]["type"] == "RuntimeError"
     assert "Traceback" in line["exception"]["stack"]
     assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_done_callback_reports_a_plain_task() -> None:
+    """A task started without the supervisor is still logged and reported by the callback."""
+    transport = MemoryTransport()
+
+    async def boom() -> None:
+        _fail(PASSWORD, CARD)
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(boom(), name="loose")
+        task.add_done_callback(report_task_failure)
+        await asyncio.wait([task])
+        await asyncio.sleep(0)
+
+    with error_tracking(transport=transport), capture_json_logs() as lines:
+        asyncio.run(main())
+    (line,) = [ln for ln in lines if ln["message"] == "background task failed"]
+    assert line["task"] == "loose"
+    assert line["sentry_event_id"].replace("-", "") == transport.events[0]["event_id"]
+    assert _no_secret(transport.events[0])
+
+
+class _SecretDsn:
+    """A stand-in for pydantic's SecretStr."""
+
+    def get_secret_value(self) -> str:
+        """Return the DSN."""
+        return "http://public@127.0.0.1:9/1"
+
+
+def test_start_error_tracking_reads_a_secret_dsn_and_installs_the_hooks() -> None:
+    """The entry points' one call: a secret DSN turns sentry-sdk on; the hooks are in place."""
+    previous = threading.excepthook
+    try:
+        assert errortracking.start_error_tracking(
+            _SecretDsn(),
+            service="svc",
+            package="pkg",
+            version="1.2",
+            revision="abc",
+            environment="test",
+        )
+        assert sentry_sdk.get_client().options["release"] == "pkg@1.2+abc"
+        assert sys.excepthook is not sys.__excepthook__
+        assert threading.excepthook is not previous
+    finally:
+        sentry_sdk.get_client().close(timeout=1)
+        sentry_sdk.get_global_scope().set_client(None)
+        threading.excepthook = previous
+        sys.excepthook = sys.__excepthook__
+
+
+def test_start_error_tracking_without_dsn_is_off() -> None:
+    """No DSN: nothing starts (the hooks still log escaped errors as JSON)."""
+    previous = threading.excepthook
+    try:
+        assert not errortracking.start_error_tracking(
+            None, service="svc", package="pkg", version="1", revision="r", environment="test"
+        )
+        assert not sentry_sdk.is_initialized()
+    finally:
+        threading.excepthook = previous
+        sys.excepthook = sys.__excepthook__

@@ -4,7 +4,7 @@
 per line (``JsonFormatter``), plus any extra handlers (the OpenTelemetry OTLP handler).
 Every handler it installs gets the same three filters, in this order:
 
-1. ``ContextFilter`` copies ``request_id`` and ``user_id`` from ``lookout_demo.context``
+1. ``ContextFilter`` copies ``request_id`` and ``user_id`` from ``lookout_telemetry.context``
    onto the record, so the OTLP handler exports them as attributes too;
 2. ``SamplingFilter`` drops health-check and metrics access lines and keeps a share of the
    successful ones (its decision is a pure function of the record, so every handler makes
@@ -14,7 +14,8 @@ Every handler it installs gets the same three filters, in this order:
 Filters sit on the handlers, not on a logger: a logger's filters do not apply to records
 propagated from its children. Sampling runs before scrubbing so dropped lines cost nothing.
 
-The access log is the ``lookout_demo.access`` logger; its records carry the extras
+An access log is any logger named ``access`` or ``<something>.access`` (the demo's
+``lookout_demo.access``; ``uvicorn.access`` is switched off); its records carry the extras
 ``path``, ``route``, ``method``, ``status`` (int) and ``duration_ms``. Any record with
 ``extra={"security": True}`` is a security event and is never sampled away.
 
@@ -26,19 +27,21 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from types import TracebackType
 from typing import Any, TextIO, TypeAlias
 
 from opentelemetry import trace
 
-from lookout_demo.context import request_id_var, user_id_var
-from lookout_demo.telemetry.scrub import REDACTED, is_sensitive_key, scrub, scrub_text
+from lookout_telemetry.context import request_id_var, user_id_var
+from lookout_telemetry.scrub import REDACTED, is_sensitive_key, scrub, scrub_text
 
 __all__ = [
-    "ACCESS_LOGGER",
+    "QUIET_LOGGERS",
     "STANDARD_ATTRS",
     "ContextFilter",
     "JsonFormatter",
@@ -52,9 +55,6 @@ ExcInfo: TypeAlias = (
     tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 )
 
-#: Name of the logger that writes one line per HTTP request.
-ACCESS_LOGGER = "lookout_demo.access"
-
 #: Attributes every LogRecord has (or that logging and opentelemetry-instrumentation-logging
 #: add); anything else on a record came from ``extra=``.
 STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -67,6 +67,8 @@ STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
     "taskName",
 }
 #: Fields of a JSON line that an ``extra=`` attribute of the same name does not replace.
+#: Third-party loggers ``configure_logging`` holds at WARNING by default.
+QUIET_LOGGERS: Mapping[str, int] = {"httpx": logging.WARNING, "httpcore": logging.WARNING}
 _CORE_FIELDS = ("timestamp", "level", "logger", "message", "service", "trace_id", "span_id")
 
 _TRACE_ID_MASK = (1 << 64) - 1
@@ -148,7 +150,11 @@ class JsonFormatter(logging.Formatter):
             }
         if record.stack_info:
             payload["stack_info"] = record.stack_info
-        return json.dumps(scrub(payload), default=str, ensure_ascii=False)
+        # Behind a ScrubFilter the record is clean already (the ids read here are ids): skip
+        # the second pass, about a third of a line's cost. Alone, the formatter scrubs itself.
+        if not _already_scrubbed(record):
+            payload = scrub(payload)  # type: ignore[assignment]
+        return json.dumps(payload, default=str, ensure_ascii=False)
 
 
 class ContextFilter(logging.Filter):
@@ -168,6 +174,8 @@ class ScrubFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Scrub the message, the extras, the exception and the stack; keep every record."""
+        if _already_scrubbed(record):  # the previous handler's filter did it: same record
+            return True
         if not record.args and isinstance(record.msg, dict | list | tuple):
             record.msg = scrub(record.msg)  # a dict logged as the message keeps its shape
         else:
@@ -180,7 +188,19 @@ class ScrubFilter(logging.Filter):
             _scrub_exception(record, record.exc_info)
         if record.stack_info:
             record.stack_info = scrub_text(record.stack_info)
+        _last_scrubbed.record = record
         return True
+
+
+#: The record this thread's ScrubFilter scrubbed last: a record goes through every handler in
+#: turn on one thread, so the second handler (and the JSON formatter) can tell it is done
+#: without an attribute on the record (every attribute would become an OTLP log attribute).
+_last_scrubbed = threading.local()
+
+
+def _already_scrubbed(record: logging.LogRecord) -> bool:
+    """Return whether a ScrubFilter on this thread has just scrubbed ``record``."""
+    return getattr(_last_scrubbed, "record", None) is record
 
 
 _stand_in_classes: dict[type[BaseException], type[Exception]] = {}
@@ -243,7 +263,7 @@ def _splitmix64(value: int) -> int:
 class SamplingFilter(logging.Filter):
     """Drop probe access lines and keep a share ``rate`` of the successful access lines.
 
-    Access records (logger ``lookout_demo.access``) for ``/health...`` and ``/metrics`` are
+    Access records (logger ``access`` or ``*.access``) for ``/health...`` and ``/metrics`` are
     always dropped. One with ``status`` below 400 is kept when its trace id falls under
     ``rate``, by the rule OpenTelemetry's ``TraceIdRatioBased`` sampler uses (the low 64
     bits of the trace id below ``rate * 2**64``), so with the same ratio a sampled trace
@@ -263,7 +283,7 @@ class SamplingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Return whether the record is written."""
-        if record.name != ACCESS_LOGGER:
+        if not _is_access_logger(record.name):
             return True
         path = getattr(record, "path", None)
         if isinstance(path, str) and (path.startswith("/health") or path == "/metrics"):
@@ -292,6 +312,12 @@ class SamplingFilter(logging.Filter):
         return _splitmix64(id(record) ^ int(record.created * 1e6)) < self._bound
 
 
+@lru_cache(maxsize=256)
+def _is_access_logger(name: str) -> bool:
+    """Return whether records of logger ``name`` are access lines."""
+    return name == "access" or name.endswith(".access")
+
+
 def _install_filters(handler: logging.Handler, sampling: SamplingFilter) -> None:
     """Put the context, sampling and scrub filters on ``handler``, replacing earlier ones."""
     for existing in list(handler.filters):
@@ -305,9 +331,11 @@ def _install_filters(handler: logging.Handler, sampling: SamplingFilter) -> None
 def configure_logging(
     service: str,
     level: str = "INFO",
+    *,
     success_sample_rate: float = 1.0,
     extra_handlers: Sequence[logging.Handler] = (),
     stream: TextIO | None = None,
+    quiet: Mapping[str, int] | None = None,
 ) -> None:
     """Send every log record to stdout as JSON (and to ``extra_handlers``), scrubbed.
 
@@ -315,6 +343,8 @@ def configure_logging(
     uvicorn's own loggers propagate to the root logger; ``uvicorn.access`` is disabled
     because the app writes its own access log. Run uvicorn with ``log_config=None`` (or
     call this after uvicorn has configured logging) so it does not install its handlers.
+    ``quiet`` holds third-party loggers at a level whatever ``level`` says (default: httpx
+    and httpcore at WARNING: they log every request, which the client spans record already).
     """
     sampling = SamplingFilter(success_sample_rate)
     root = logging.getLogger()
@@ -336,6 +366,8 @@ def configure_logging(
     access.handlers.clear()
     access.propagate = False
     access.disabled = True
+    for name, quiet_level in (QUIET_LOGGERS if quiet is None else quiet).items():
+        logging.getLogger(name).setLevel(quiet_level)
 
 
 class _ListHandler(logging.Handler):

@@ -17,9 +17,8 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
-from lookout_demo.context import request_id_var, user_id_var
-from lookout_demo.telemetry.logs import (
-    ACCESS_LOGGER,
+from lookout_telemetry.context import request_id_var, user_id_var
+from lookout_telemetry.logs import (
     ContextFilter,
     JsonFormatter,
     SamplingFilter,
@@ -27,10 +26,12 @@ from lookout_demo.telemetry.logs import (
     capture_json_logs,
     configure_logging,
 )
-from lookout_demo.telemetry.scrub import REDACTED
+from lookout_telemetry.scrub import REDACTED
 
 SECRET = "hunter2-s3cr3t"
-LOGGER = "lookout_demo.tests"
+LOGGER = "lookout_telemetry.tests"
+#: An access logger, as a service names it (``<package>.access``).
+ACCESS_LOGGER = "shop.access"
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 

@@ -6,11 +6,12 @@ import copy
 
 import pytest
 
-from lookout_demo.telemetry.scrub import (
+from lookout_telemetry.scrub import (
     CARD,
     REDACTED,
     SENSITIVE_KEYS,
     is_sensitive_key,
+    register_secret,
     scrub,
     scrub_text,
 )
@@ -206,3 +207,35 @@ def test_reference_cycle_terminates() -> None:
     scrubbed = scrub(looped)
     assert isinstance(scrubbed, dict)
     assert scrubbed["password"] == REDACTED
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Auth(token=b'abc-secret-1')", f"Auth(token={REDACTED})"),
+        ('Auth(password=rb"abc-secret-1")', f"Auth(password={REDACTED})"),
+        (
+            "post https://hooks.slack.com/services/T0/B0/XYZ failed",
+            f"post https://hooks.slack.com/services/{REDACTED} failed",
+        ),
+        (
+            "https://discord.com/api/webhooks/123/abcDEF",
+            f"https://discord.com/api/webhooks/{REDACTED}",
+        ),
+        ("routing_key=R0UT1NGKEY", f"routing_key={REDACTED}"),
+    ],
+    ids=["bytes-repr", "raw-bytes-repr", "slack-webhook", "discord-webhook", "routing-key"],
+)
+def test_relay_and_repr_secrets_are_scrubbed(text: str, expected: str) -> None:
+    """Reprs with bytes literals, chat webhook URLs and routing keys lose their secret."""
+    assert scrub_text(text) == expected
+    assert scrub_text(expected) == expected
+
+
+def test_registered_secret_is_replaced_anywhere() -> None:
+    """A value registered with register_secret is replaced in any text, even without a key."""
+    register_secret("Zq9-registered-value")
+    assert scrub_text("login said: Zq9-registered-value is wrong") == (
+        f"login said: {REDACTED} is wrong"
+    )
+    assert scrub({"note": "x Zq9-registered-value"}) == {"note": f"x {REDACTED}"}

@@ -9,8 +9,10 @@ input is never changed):
   ``(name, value)`` pair inside a list or tuple (headers as sentry-sdk sends them);
 * every string goes through ``scrub_text``: card numbers become ``[CARD]``, ``Bearer``
   and ``Basic`` credentials, ``password=...``-style fragments (query strings, form bodies,
-  JSON text, header dumps), ``Cookie:`` headers and the password of a ``scheme://user:pw@``
-  URL become ``[REDACTED]``.
+  JSON text, header dumps), ``Cookie:`` headers, the password of a ``scheme://user:pw@``
+  URL, the secret path of a Slack or Discord webhook URL and every value registered with
+  ``register_secret`` (secrets a process read from its environment or files) become
+  ``[REDACTED]``.
 
 A card number is 13 to 19 digits, optionally split by single spaces or dashes, that starts
 with 2 to 6 (the issuer ranges of Visa, Mastercard, Amex, Discover, JCB, UnionPay, Maestro)
@@ -24,13 +26,17 @@ common string: each rule runs only when a quick substring test says it could mat
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 __all__ = [
     "CARD",
+    "KNOWN_SECRETS",
     "REDACTED",
     "SENSITIVE_KEYS",
+    "SecretValues",
     "is_sensitive_key",
+    "register_secret",
     "scrub",
     "scrub_text",
 ]
@@ -73,6 +79,11 @@ SENSITIVE_KEYS = frozenset(
         "x_api_key",
         "x_auth_token",
         "x_fault_token",
+        # alert delivery (the webhook relay): a PagerDuty routing key, a Slack or Teams
+        # webhook URL and an HMAC signature each let their holder post or forge alerts
+        "routing_key",
+        "webhook_url",
+        "signature",
         # HTTP credentials and sessions
         "auth",
         "authorization",
@@ -110,6 +121,9 @@ _SENSITIVE_SUFFIXES = (
     "_secret_key",
     "_access_key",
     "_card_number",
+    "_routing_key",
+    "_webhook_url",
+    "_signature",
 )
 _SENSITIVE_PREFIXES = ("password", "passwd")
 #: Every sensitive name contains one of these; a string with none of them holds no
@@ -134,6 +148,8 @@ _KEY_HINTS = (
     "security_code",
     "iban",
     "ssn",
+    "webhook",
+    "signature",
 )
 
 #: Containers nested deeper than this are replaced whole (it also stops reference cycles).
@@ -157,6 +173,11 @@ _URL_PASSWORD = re.compile(
     r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@\"']+:)(?!\[REDACTED\]@)[^\s@/\"']+@"
 )
 
+# Slack and Discord webhook URLs carry their secret in the path.
+_WEBHOOK_PATH = re.compile(
+    r"(?i)(hooks\.slack\.com/services/|discord(?:app)?\.com/api/webhooks/)(?!\[REDACTED\])[^\s\"']+"
+)
+
 _VALUE_CHARS = r"[^\s&,;\"'\\{}\[\]<>]+"
 # The name of a ``name=value`` / ``name: value`` / ``"name": "value"`` / ``\"name\": \"v\"``
 # fragment, up to its separator; only a sensitive name's value is then matched, so the
@@ -169,9 +190,54 @@ _KEY_VALUE = re.compile(
     r"|\\\"(?:[^\"\\]|\\[^\"])*\\\""
     r"|\"(?:[^\"\\]|\\.)*\""
     r"|'(?:[^'\\]|\\.)*'"
+    # a Python bytes or raw literal in a repr: token=b'...'
+    r"|[bBrR]{1,2}(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
     r"|(?i:bearer|basic|digest|token)\s+(?:\[REDACTED\]|" + _VALUE_CHARS + r")"
     r"|" + _VALUE_CHARS
 )
+
+
+class SecretValues:
+    """The secret values a process has read; ``redact`` replaces them in any text.
+
+    Values shorter than four characters are not kept: replacing every "a" would wreck each
+    line. Thread-safe: ``add`` swaps in a new tuple, ``redact`` reads whichever is current.
+    """
+
+    _MIN_LENGTH = 4
+
+    def __init__(self) -> None:
+        """Start with no secret."""
+        self._values: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        """Remember ``value`` as a secret."""
+        if len(value) < self._MIN_LENGTH or value in self._values:
+            return
+        with self._lock:
+            # Longest first, so a secret that contains another is replaced whole.
+            self._values = tuple(sorted({*self._values, value}, key=len, reverse=True))
+
+    def __bool__(self) -> bool:
+        """Return whether any secret is known."""
+        return bool(self._values)
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every known secret replaced by ``[REDACTED]``."""
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+
+#: The process-wide registry that ``scrub_text`` consults.
+KNOWN_SECRETS = SecretValues()
+
+
+def register_secret(value: str) -> None:
+    """Have every later ``scrub``/``scrub_text`` replace ``value`` wherever it appears."""
+    KNOWN_SECRETS.add(value)
 
 
 @lru_cache(maxsize=4096)
@@ -297,6 +363,8 @@ def _scrub_key_values(text: str) -> str:
 
 def scrub_text(text: str) -> str:
     """Return ``text`` with card numbers, credentials and secret fragments replaced."""
+    if KNOWN_SECRETS:
+        text = KNOWN_SECRETS.redact(text)
     if len(text) < 5:  # "pwd=x" is the shortest thing worth scrubbing
         return text
     out = _CARD_RUN.sub(_card_replacement, text)
@@ -309,6 +377,8 @@ def scrub_text(text: str) -> str:
         out = _COOKIE_HEADER.sub(rf"\1{REDACTED}", out)
     if "://" in out and "@" in out:
         out = _URL_PASSWORD.sub(rf"\1{REDACTED}@", out)
+    if "hooks.slack.com" in lower or "/api/webhooks/" in lower:
+        out = _WEBHOOK_PATH.sub(rf"\1{REDACTED}", out)
     if ("=" in out or ":" in out) and any(hint in lower for hint in _KEY_HINTS):
         out = _scrub_key_values(out)
     return out
