@@ -335,3 +335,23 @@ def test_page_in_chromium_at_phone_width(
     violations = axe_violations(driver)
     assert not violations, f"{name}: axe-core found {json.dumps(violations, indent=1)}"
     assert not console_errors(driver), console_errors(driver)
+
+
+@pytest.mark.integration
+def test_pages_work_when_the_telemetry_script_cannot_load(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With the telemetry bundle blocked, app.js still registers its listeners: login works."""
+    require_bundle()
+    workdir = tmp_path_factory.mktemp("storefront-blocked")
+    # An OTLP URL makes the pages load the telemetry; the browser is refused the bundle itself.
+    with served_storefront(workdir, otlp_traces_url=OTLP_URL) as (url, _), browser() as driver:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/telemetry-*.js"]})
+        driver.get(f"{url}/login")
+        driver.find_element("id", "email").send_keys("bob@example.com")
+        driver.find_element("id", "password").send_keys(DEMO_PASSWORD)
+        driver.find_element("id", "log-in").click()
+        wait_for(driver, "location.pathname === '/'")
+        assert driver.execute_script("return window.lookoutTelemetry === undefined")
+        assert driver.execute_script("return Boolean(sessionStorage.getItem('lookout.token'))")

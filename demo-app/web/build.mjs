@@ -84,7 +84,8 @@ console.log(`built ${relative(here, bootFile)} (${bootBytes} bytes, inlined in e
 writeFileSync(join(outdir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 // Precompressed copies (after the debug ids are in): the shop sends them to browsers that
 // accept gzip, a third of the bytes on the wire, with no compression work per request.
-for (const file of Object.values(manifest)) {
+for (const [name, file] of Object.entries(manifest)) {
+  if (name === 'boot') continue; // inlined in the pages, never served as a file
   const path = join(outdir, file);
   writeFileSync(`${path}.gz`, gzipSync(readFileSync(path), { level: 9 }));
 }

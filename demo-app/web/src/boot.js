@@ -20,7 +20,8 @@ const ERROR_EVENTS = ['error', 'unhandledrejection'];
 const waiting = [];
 const held = [];
 let requested = false;
-let live = false;
+// Without traces to take (no OTLP URL) nothing needs to wait: app.js starts straight away.
+let live = !config.telemetryScript;
 
 // The shop names errorsScript only with a Sentry DSN, telemetryScript only with an OTLP URL.
 if (config.errorsScript) {
@@ -51,8 +52,6 @@ const load = () => {
   if (config.telemetryScript) {
     add(config.telemetryScript, settle);
     setTimeout(settle, READY_TIMEOUT_MS);
-  } else {
-    settle();
   }
 };
 
