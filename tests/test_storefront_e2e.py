@@ -10,8 +10,13 @@ collector's published port) points at Tempo's receiver here.
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -32,6 +37,9 @@ NO_LOGS = {"OTEL_LOGS_EXPORTER": "none", "DEMO_SHUTDOWN_DELAY_SECONDS": "0"}
 REDIS_URL = "redis://127.0.0.1:6379/13"
 LOGIN_FAILED = "document.getElementById('login-status').classList.contains('error')"
 VITALS = ("web_vitals.lcp_ms", "web_vitals.cls", "web_vitals.ttfb_ms", "web_vitals.inp_ms")
+#: How long an image the early-click journey adds to the checkout page holds its load event
+#: back: the telemetry (loaded after that event) is then not there when Pay is clicked.
+LOAD_HELD_SECONDS = 8.0
 
 
 @dataclass
@@ -102,6 +110,74 @@ def journey(stack: NativeStack) -> Journey:
     return Journey(trace_id=str(trace_id), order_id=order_id, stack=stack)
 
 
+@contextmanager
+def _slow_image_server() -> Iterator[str]:
+    """Serve an image that takes LOAD_HELD_SECONDS to arrive; yield its URL."""
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(LOAD_HELD_SECONDS)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/slow.png"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def early_journey(stack: NativeStack, journey: Journey) -> Journey:
+    """Log in and pay before the pages' telemetry is there: return the checkout's trace id.
+
+    Chromium returns from each navigation at DOMContentLoaded; on the checkout page an image
+    that takes LOAD_HELD_SECONDS holds the load event back, so the telemetry (asked for after
+    that event) has not even been requested when Pay is clicked: the inline bootstrap holds the
+    click, loads the telemetry at once and replays the click once app.js's listeners are in.
+    """
+    shop = stack.url("shop", 8000)
+    with _slow_image_server() as slow, browser(page_load_strategy="eager") as driver:
+        driver.get(f"{shop}/products/2")
+        driver.find_element("id", "add-to-cart").click()
+        wait_for(driver, "location.pathname === '/cart'")
+        driver.get(f"{shop}/login")
+        driver.find_element("id", "email").send_keys("alice@example.com")
+        driver.find_element("id", "password").send_keys("lookout-demo")
+        driver.find_element("id", "log-in").click()
+        wait_for(driver, f"location.pathname === '/' || {LOGIN_FAILED}", timeout=20)
+        assert driver.execute_script("return location.pathname") == "/"
+        held = driver.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {
+                "source": "document.addEventListener('DOMContentLoaded', () => {"
+                f" const img = new Image(); img.alt = ''; img.src = {json.dumps(slow)};"
+                " document.body.append(img); });"
+            },
+        )
+        driver.get(f"{shop}/checkout")
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", held)
+        config = json.loads(
+            driver.find_element("id", "lookout-config").get_attribute("textContent") or "{}"
+        )
+        driver.find_element("id", "cardholder").send_keys("Alice Example")
+        driver.find_element("id", "card-number").send_keys("4242 4242 4242 4242")
+        state = driver.execute_script(
+            "return {loaded: performance.getEntriesByType('navigation')[0].loadEventEnd > 0,"
+            " telemetry: Boolean(window.lookoutTelemetry)};"
+        )
+        assert state == {"loaded": False, "telemetry": False}, state
+        driver.find_element("id", "pay").click()
+        wait_for(driver, "location.pathname.startsWith('/orders/')", timeout=20)
+        order_id = driver.current_url.rsplit("/", 1)[1]
+    return Journey(trace_id=config["traceparent"].split("-")[1], order_id=order_id, stack=stack)
+
+
 def _spans(stack: NativeStack, trace_id: str) -> list[dict[str, Any]]:
     """Return the trace's spans from Tempo, each with its service and attributes flattened."""
     response = httpx.get(stack.url("tempo", 3200, f"/api/v2/traces/{trace_id}"), timeout=5)
@@ -120,11 +196,11 @@ def _spans(stack: NativeStack, trace_id: str) -> list[dict[str, Any]]:
     return spans
 
 
-def _complete(stack: NativeStack, trace_id: str) -> list[dict[str, Any]]:
+def _complete(stack: NativeStack, trace_id: str, page_load: bool = True) -> list[dict[str, Any]]:
     spans = _spans(stack, trace_id)
     names = {(s["service"], s["name"]) for s in spans}
     wanted = [
-        ("storefront", "documentLoad"),
+        *([("storefront", "documentLoad")] if page_load else []),
         ("storefront", "click"),
         ("storefront", "POST"),  # the fetch: a CLIENT span named by its method
         ("shop", "POST /api/checkout"),
@@ -167,3 +243,18 @@ def test_page_load_span_carries_the_web_vitals(journey: Journey) -> None:
     # Tempo's JSON spells 64-bit integers as strings; every vital is a non-negative number.
     assert all(float(load["attributes"][v]) >= 0 for v in VITALS), load["attributes"]
     print({k: v for k, v in load["attributes"].items() if k.startswith("web_vitals.")})
+
+
+def test_a_click_before_the_telemetry_is_there_is_still_one_trace(early_journey: Journey) -> None:
+    """Pay clicked before the telemetry loaded: the held, replayed click and its fetch are traced.
+
+    The page is left before its (held back) load event, so it has no documentLoad span.
+    """
+    spans = poll_until(
+        lambda: _complete(early_journey.stack, early_journey.trace_id, page_load=False),
+        f"trace {early_journey.trace_id} with the click, the fetch, shop and payments spans",
+        timeout=30,
+    )
+    fetch = next(s for s in spans if s["name"] == "POST" and s["service"] == "storefront")
+    assert str(fetch["attributes"].get("url.full", "")).endswith("/api/checkout"), fetch
+    assert early_journey.order_id

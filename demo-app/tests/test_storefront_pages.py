@@ -135,22 +135,39 @@ def test_config_is_escaped_inside_its_script_element(storefront: TestClient) -> 
 def test_telemetry_off_serves_the_pages_without_the_telemetry_bundle(
     storefront: TestClient,
 ) -> None:
-    """With DEMO_STOREFRONT_TELEMETRY_ENABLED off, only the page script is included."""
+    """With telemetry on, the page links only app.js and inlines the bootstrap; off, neither."""
     require_bundle()
-    scripts = _parse(storefront.get("/").text).scripts
-    assert [re.sub(r"-\w+\.js$", ".js", s.rsplit("/", 1)[1]) for s in scripts] == [
-        "telemetry.js",
-        "app.js",
-    ]
+    html = storefront.get("/").text
+    page = _parse(html)
+    config = json.loads(page.config_text)
+    assert [re.sub(r"-\w+\.js$", ".js", s.rsplit("/", 1)[1]) for s in page.scripts] == ["app.js"]
+    # The bundles are named for the bootstrap to load after the load event, not linked.
+    assert re.search(r"/telemetry-\w+\.js$", config["telemetryScript"]), config
+    assert re.search(r"/errors-\w+\.js$", config["errorsScript"]), config
+    assert "lookoutBoot" in html
     storefront.app.state.storefront = StorefrontSettings(telemetry_enabled=False)  # type: ignore[attr-defined]
-    scripts = _parse(storefront.get("/").text).scripts
-    assert [re.sub(r"-\w+\.js$", ".js", s.rsplit("/", 1)[1]) for s in scripts] == ["app.js"]
+    html = storefront.get("/").text
+    page = _parse(html)
+    config = json.loads(page.config_text)
+    assert [re.sub(r"-\w+\.js$", ".js", s.rsplit("/", 1)[1]) for s in page.scripts] == ["app.js"]
+    assert config["telemetryScript"] is None
+    assert config["errorsScript"] is None
+    assert "lookoutBoot" not in html
+
+
+def test_inline_bootstrap_stays_under_one_kilobyte(storefront: TestClient) -> None:
+    """The bootstrap written into every page (web/src/boot.js, minified) is under 1 KB."""
+    require_bundle()
+    html = storefront.get("/").text
+    boot = re.search(r"<script>(.*?)</script>", html, re.DOTALL)
+    assert boot and "lookoutBoot" in boot[1], html[:2000]
+    assert len(boot[1].encode()) < 1024, len(boot[1].encode())
 
 
 def test_bundle_files_are_immutable_and_the_stylesheet_revalidates(storefront: TestClient) -> None:
     """Hashed bundle files are gzipped and cached for a year; the stylesheet is revalidated."""
     require_bundle()
-    script = _parse(storefront.get("/").text).scripts[0]
+    script = json.loads(_parse(storefront.get("/").text).config_text)["telemetryScript"]
     cached = storefront.get(script)
     assert cached.status_code == 200
     assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
@@ -318,3 +335,23 @@ def test_page_in_chromium_at_phone_width(
     violations = axe_violations(driver)
     assert not violations, f"{name}: axe-core found {json.dumps(violations, indent=1)}"
     assert not console_errors(driver), console_errors(driver)
+
+
+@pytest.mark.integration
+def test_pages_work_when_the_telemetry_script_cannot_load(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With the telemetry bundle blocked, app.js still registers its listeners: login works."""
+    require_bundle()
+    workdir = tmp_path_factory.mktemp("storefront-blocked")
+    # An OTLP URL makes the pages load the telemetry; the browser is refused the bundle itself.
+    with served_storefront(workdir, otlp_traces_url=OTLP_URL) as (url, _), browser() as driver:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/telemetry-*.js"]})
+        driver.get(f"{url}/login")
+        driver.find_element("id", "email").send_keys("bob@example.com")
+        driver.find_element("id", "password").send_keys(DEMO_PASSWORD)
+        driver.find_element("id", "log-in").click()
+        wait_for(driver, "location.pathname === '/'")
+        assert driver.execute_script("return window.lookoutTelemetry === undefined")
+        assert driver.execute_script("return Boolean(sessionStorage.getItem('lookout.token'))")

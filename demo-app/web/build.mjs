@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** The inline bootstrap's budget: it is part of every page's HTML. */
+const BOOT_MAX_BYTES = 1024;
 export const outdir = join(here, '..', 'src', 'lookout_demo', 'storefront', 'static', 'dist');
 
 rmSync(outdir, { recursive: true, force: true });
@@ -58,10 +60,32 @@ for (const [file, { bytes, entryPoint }] of Object.entries(result.metafile.outpu
   manifest[name] = relative(outdir, resolve(here, file));
   console.log(`built ${relative(here, file)} (${bytes} bytes)`);
 }
+// The inline bootstrap (boot.js): built after the debug ids are injected, without a source map,
+// because the shop writes its text into every page's <head> rather than linking it; it must stay
+// small, as every page view (cached or not) carries it.
+const boot = await esbuild.build({
+  entryPoints: { boot: join(here, 'src', 'boot.js') },
+  outdir,
+  entryNames: '[name]-[hash]',
+  bundle: true,
+  format: 'iife',
+  target: ['es2020'],
+  minify: true,
+  legalComments: 'none',
+  metafile: true,
+  logLevel: 'warning',
+});
+const [bootFile, { bytes: bootBytes }] = Object.entries(boot.metafile.outputs)[0];
+if (bootBytes > BOOT_MAX_BYTES) {
+  throw new Error(`src/boot.js: ${bootBytes} bytes minified, over ${BOOT_MAX_BYTES}; it is inlined in every page, so keep it small`);
+}
+manifest.boot = relative(outdir, resolve(here, bootFile));
+console.log(`built ${relative(here, bootFile)} (${bootBytes} bytes, inlined in each page)`);
 writeFileSync(join(outdir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 // Precompressed copies (after the debug ids are in): the shop sends them to browsers that
 // accept gzip, a third of the bytes on the wire, with no compression work per request.
-for (const file of Object.values(manifest)) {
+for (const [name, file] of Object.entries(manifest)) {
+  if (name === 'boot') continue; // inlined in the pages, never served as a file
   const path = join(outdir, file);
   writeFileSync(`${path}.gz`, gzipSync(readFileSync(path), { level: 9 }));
 }

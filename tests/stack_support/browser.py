@@ -70,11 +70,18 @@ def require_bundle() -> None:
 
 
 @contextmanager
-def browser(width: int = PHONE[0], height: int = PHONE[1]) -> Iterator[webdriver.Chrome]:
-    """Start headless Chromium at a phone's width; quit it afterwards."""
+def browser(
+    width: int = PHONE[0], height: int = PHONE[1], page_load_strategy: str = "normal"
+) -> Iterator[webdriver.Chrome]:
+    """Start headless Chromium at a phone's width; quit it afterwards.
+
+    ``page_load_strategy="eager"`` makes ``driver.get`` return at DOMContentLoaded rather than
+    after the load event (to act on a page before its after-load scripts have run).
+    """
     require_browser()
     options = Options()
     options.binary_location = str(CHROMIUM)
+    options.page_load_strategy = page_load_strategy
     for arg in (
         "--headless=new",
         "--no-sandbox",  # root in CI containers; the pages are our own

@@ -1,5 +1,9 @@
 // The storefront's page behaviour: log in and pay through the shop's JSON API (fetch), show an
-// order. Browsing needs none of it. Runs the same with or without telemetry.js on the page.
+// order. Browsing needs none of it. Runs the same with or without the telemetry on the page:
+// with it, the listeners and the order's fetch wait for boot.js's `whenReady` (telemetry.js
+// loads after the page's load event, and only listeners registered after its instrumentations
+// make click spans); a click on a `data-action` button before that is held by boot.js and
+// replayed then.
 
 const TOKEN_KEY = 'lookout.token';
 
@@ -64,7 +68,6 @@ function setUpLogin(form) {
 
 function setUpCheckout(form) {
   const status = document.getElementById('checkout-status');
-  if (!token()) document.querySelector('[data-needs-login]')?.removeAttribute('hidden');
   // The click handler calls fetch synchronously, so the fetch span is the click span's child.
   document.getElementById('pay').addEventListener('click', (event) => {
     event.preventDefault();
@@ -124,11 +127,19 @@ function setUpLoginLink(link) {
   if (token()) link.textContent = 'Logged in';
 }
 
-const login = document.getElementById('login-form');
-if (login) setUpLogin(login);
-const checkout = document.getElementById('checkout-form');
-if (checkout) setUpCheckout(checkout);
-const order = document.getElementById('order-details');
-if (order) showOrder(order);
+/** Register the page's listeners and start its API calls. */
+function setUpInteractions() {
+  const login = document.getElementById('login-form');
+  if (login) setUpLogin(login);
+  const checkout = document.getElementById('checkout-form');
+  if (checkout) setUpCheckout(checkout);
+  const order = document.getElementById('order-details');
+  if (order) showOrder(order);
+}
+
+const checkoutForm = document.getElementById('checkout-form');
+if (checkoutForm && !token()) document.querySelector('[data-needs-login]')?.removeAttribute('hidden');
 const loginLink = document.querySelector('[data-login-link]');
 if (loginLink) setUpLoginLink(loginLink);
+if (window.lookoutBoot) window.lookoutBoot.whenReady(setUpInteractions);
+else setUpInteractions();

@@ -1,6 +1,6 @@
 // Browser errors into Bugsink through the Sentry browser SDK: release and environment, the
 // page's trace id and request id as tags, form values and card numbers scrubbed (scrub.js).
-// Loaded by telemetry.js after the page's load event; reports what it buffered until then.
+// Loaded by boot.js (inline in the page) after the load event; reports what boot.js buffered.
 import {
   BrowserClient,
   captureException,

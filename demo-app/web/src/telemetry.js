@@ -1,7 +1,9 @@
 // The storefront's browser telemetry: OpenTelemetry traces (document load, fetch, clicks) with
-// the Web Vitals on the page-load span; browser errors are buffered here and reported by the
-// Sentry SDK in errors.js, which is loaded after the page (it is half the code and nothing on
-// the page needs it sooner).
+// the Web Vitals on the page-load span. boot.js (inline in the page) loads this file and the
+// Sentry SDK (errors.js) after the page's load event, off its critical path: the document-load
+// instrumentation reads Navigation and Resource Timing after the fact, web-vitals reads the
+// buffered performance entries, and the page's own listeners (app.js) are registered only once
+// this file has installed the instrumentations (lookoutBoot.whenReady), so they are traced.
 //
 // One trace per page view: the shop renders the traceparent of the server span that built the
 // page into <meta name="traceparent">; the document-load span, every click and every fetch of
@@ -32,35 +34,6 @@ const pageTraceId = traceIdOf(config.traceparent);
 
 /** Escape text for use inside a RegExp. */
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-// --- errors: buffered until errors.js (the Sentry browser SDK) has loaded ---------------------
-// errors.js is fetched after the load event, off the critical path; an error thrown before it
-// runs is kept here and reported by it, so nothing from the first moments of a page is lost.
-if (config.sentryDsn) {
-  const pending = [];
-  const onError = (event) => pending.push(event.error || event.message);
-  const onRejection = (event) => pending.push(event.reason);
-  window.addEventListener('error', onError);
-  window.addEventListener('unhandledrejection', onRejection);
-  window.lookoutErrors = {
-    pending,
-    /** Called by errors.js once Sentry's own handlers are installed. */
-    stopBuffering() {
-      window.removeEventListener('error', onError);
-      window.removeEventListener('unhandledrejection', onRejection);
-      return pending.splice(0);
-    },
-  };
-  const loadErrors = () => {
-    if (!config.errorsScript) return;
-    const script = document.createElement('script');
-    script.src = config.errorsScript;
-    script.async = true;
-    document.head.append(script);
-  };
-  if (document.readyState === 'complete') setTimeout(loadErrors, 0);
-  else window.addEventListener('load', () => setTimeout(loadErrors, 0), { once: true });
-}
 
 // --- the page-load span waits for the final Web Vitals ---------------------------------------
 // LCP, CLS and INP are final only when the page is hidden (INP needs an interaction first), long
@@ -221,3 +194,7 @@ function finish() {
 
 // The page's own script (app.js) and the tests reach the telemetry through this one name.
 window.lookoutTelemetry = { flush, vitals, traceId: pageTraceId, tracer: () => trace.getTracer('storefront'), context };
+// The bench (bench/storefront_overhead.py) reads when the telemetry was ready.
+performance.mark('lookout-telemetry-ready');
+// Now the page's listeners may be registered (instrumented) and held clicks replayed.
+window.lookoutBoot?.settle();

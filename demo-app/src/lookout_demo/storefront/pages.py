@@ -58,17 +58,27 @@ router = APIRouter(include_in_schema=False)
 _bundle_warned = False
 #: The bundle's entry points; build.mjs lists their content-hashed file names in manifest.json.
 ENTRY_POINTS = ("telemetry", "errors", "app")
+#: The telemetry's bootstrap, written into each page rather than linked (web/src/boot.js).
+BOOT = "boot"
 
 
 @functools.lru_cache(maxsize=1)
 def _manifest(_mtime_ns: int) -> dict[str, str]:
-    """Read manifest.json (again only when its mtime changes: a rebuild while serving)."""
+    """Read manifest.json (again only when its mtime changes: a rebuild while serving).
+
+    Each entry point maps to its URL; ``boot`` maps to the bootstrap's text, for inlining.
+    """
     manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text(encoding="utf-8"))
-    return {name: f"{STATIC_PREFIX}/dist/{manifest[name]}" for name in ENTRY_POINTS}
+    urls = {name: f"{STATIC_PREFIX}/dist/{manifest[name]}" for name in ENTRY_POINTS}
+    boot = (BUNDLE_DIR / manifest[BOOT]).read_text(encoding="utf-8").strip()
+    if "</" in boot:
+        msg = f"{BUNDLE_DIR / manifest[BOOT]}: contains '</', which would end its inline <script>"
+        raise ValueError(msg)
+    return {**urls, BOOT: boot}
 
 
 def bundle() -> dict[str, str] | None:
-    """Return the bundle's URL per entry point, or None (warned once) when it was not built."""
+    """Return the bundle's URL per entry point and the bootstrap's text, or None (warned once)."""
     global _bundle_warned  # noqa: PLW0603 - one warning per process, not per page view
     try:
         urls = _manifest((BUNDLE_DIR / "manifest.json").stat().st_mtime_ns)
@@ -121,6 +131,7 @@ def page_config(request: Request) -> dict[str, Any]:
     """Return what the page's scripts read: endpoints, release, this request's ids."""
     settings: StorefrontSettings = request.app.state.storefront
     shop = request.app.state.shop.settings
+    scripts = (bundle() or {}) if settings.telemetry_enabled else {}
     return {
         "serviceName": "storefront",
         "release": f"lookout-storefront@{__version__}+{shop.revision}",
@@ -130,22 +141,25 @@ def page_config(request: Request) -> dict[str, Any]:
         "sampleRate": settings.trace_sample_rate,
         "requestId": getattr(request.state, "request_id", None),
         "traceparent": _traceparent(),
-        # Loaded by the telemetry script after the page's load event (the Sentry SDK).
-        "errorsScript": (bundle() or {}).get("errors"),
+        # Loaded by the inline bootstrap after the page's load event, each only when configured.
+        "telemetryScript": scripts.get("telemetry") if settings.otlp_traces_url else None,
+        "errorsScript": scripts.get("errors") if settings.sentry_dsn else None,
     }
 
 
 def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    settings: StorefrontSettings = request.app.state.storefront
     scripts = bundle() or {}
+    config = page_config(request)
+    telemetry = config["telemetryScript"] or config["errorsScript"]
     return templates.TemplateResponse(
         request,
         template,
         {
-            "config": page_config(request),
+            "config": config,
             "static": STATIC_PREFIX,
             "app_script": scripts.get("app"),
-            "telemetry_script": scripts.get("telemetry") if settings.telemetry_enabled else None,
+            # Only when there is telemetry to load: without it app.js starts straight away.
+            "boot_script": scripts.get(BOOT) if telemetry else None,
             "cart_count": context.pop("cart_count", None),
             **context,
         },
