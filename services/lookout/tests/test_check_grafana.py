@@ -143,16 +143,19 @@ def test_refused_credentials_are_an_error_saying_what_to_set(
     ("args", "message"),
     [
         (["--grafana", "http://admin:pw@127.0.0.1:3000"], "credentials in the URL are refused"),
+        (["--grafana", "ftp://admin:pw@127.0.0.1"], "credentials in the URL are refused"),
         (["--grafana", "ftp://x"], "expected an http(s):// URL"),
+        (["--grafana", "http://[::1"], "--grafana: not a URL"),
         (
             ["--grafana", "http://127.0.0.1:3000", "--prometheus", "http://127.0.0.1:9090"],
             "exclude each other",
         ),
     ],
-    ids=["userinfo", "scheme", "two-modes"],
+    ids=["userinfo", "userinfo-and-scheme", "scheme", "malformed", "two-modes"],
 )
 def test_bad_grafana_options_exit_two(args: list[str], message: str, token_file: Path) -> None:
-    """Credentials in the URL, a non-HTTP URL or two modes at once are refused with exit 2."""
+    """Credentials in the URL (never echoed), a non-HTTP or malformed URL or two modes at once
+    are refused with exit 2."""
     run = run_cli("check", str(PROMETHEUS), *args, "--quiet")
     assert run.code == 2
     assert message in run.stderr

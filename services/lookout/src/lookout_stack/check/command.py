@@ -170,12 +170,17 @@ def grafana_credentials(
 
 
 def _url(value: str, flag: str) -> str:
-    parsed = httpx.URL(value)
-    if parsed.scheme not in {"http", "https"} or not parsed.host:
-        msg = f"{flag} {value!r}: expected an http(s):// URL"
-        raise CheckInputError(msg)
+    # The value is never echoed once it may hold credentials (user:password@): check those first.
+    try:
+        parsed = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        msg = f"{flag}: not a URL ({exc}); expected http(s)://host:port"
+        raise CheckInputError(msg) from None
     if parsed.userinfo:
         msg = f"{flag}: credentials in the URL are refused; use the environment or a file"
+        raise CheckInputError(msg)
+    if parsed.scheme not in {"http", "https"} or not parsed.host:
+        msg = f"{flag} {value!r}: expected an http(s):// URL"
         raise CheckInputError(msg)
     return str(parsed).rstrip("/")
 
