@@ -266,3 +266,12 @@ def test_progress_on_a_terminal_is_one_counter_redrawn() -> None:
     assert stream.getvalue() == (
         "\rchecking 2 panels ...\rchecked 1/2 panels \rchecked 2/2 panels \n"
     )
+
+
+@pytest.mark.parametrize("flag", ["--from", "--to"])
+def test_bad_time_option_exits_two_naming_the_flag(tmp_path: Path, flag: str) -> None:
+    """A --from or --to that is not a Grafana time is bad input: exit 2, naming the flag."""
+    path = _dashboard(tmp_path, {"panels": []})
+    run = run_cli("check", str(path), "--prometheus", "http://127.0.0.1:9", flag, "yesterday")
+    assert run.code == 2
+    assert f"{flag}: not a Grafana time: 'yesterday'" in run.stderr

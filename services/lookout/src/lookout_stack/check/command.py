@@ -22,7 +22,7 @@ from lookout_stack.check.model import find_dashboards, load_dashboard
 from lookout_stack.check.report import is_ok, summary, to_json, to_text
 from lookout_stack.check.results import PanelResult
 from lookout_stack.check.runner import DirectMode, GrafanaMode, Mode, RunSettings, run_check
-from lookout_stack.check.timing import parse_duration_ms
+from lookout_stack.check.timing import parse_duration_ms, parse_time
 from lookout_stack.check.variables import VariableSource
 
 __all__ = ["handle", "register"]
@@ -196,6 +196,17 @@ def _overrides(pairs: list[str]) -> dict[str, list[str]]:
     return values
 
 
+def _check_time(flag: str, value: str | None, now: datetime) -> None:
+    """Refuse a --from/--to that is not a Grafana time (bad input, not a dashboard's fault)."""
+    if value is None:
+        return
+    try:
+        parse_time(value, now)
+    except ValueError as exc:
+        msg = f"{flag}: {exc}"
+        raise CheckInputError(msg) from None
+
+
 def build_mode(args: argparse.Namespace, http: Http, scrape_ms: int) -> Mode:
     """Return the direct or Grafana mode the arguments ask for."""
     direct = {k: getattr(args, k) for k in ("prometheus", "loki", "tempo")}
@@ -241,8 +252,11 @@ async def _run(args: argparse.Namespace, progress: Progress) -> tuple[str, list[
     http = Http(args.concurrency, args.timeout, headers=headers, auth=auth)
     try:
         mode = build_mode(args, http, scrape_ms)
+        now = datetime.now(tz=UTC)
+        for flag, value in (("--from", args.range_from), ("--to", args.range_to)):
+            _check_time(flag, value, now)
         settings = RunSettings(
-            now=datetime.now(tz=UTC),
+            now=now,
             range_from=args.range_from,
             range_to=args.range_to,
             overrides=_overrides(args.var),
