@@ -229,8 +229,25 @@ def test_rows_expanded_and_collapsed_are_walked(tmp_path: Path) -> None:
         ('{"panels": [1,}', "d.json:1:15: not JSON"),
         ({"spec": {"elements": {}}}, "a v2"),
         ({"title": "x"}, "no `panels` field"),
+        ({"panels": [], "time": "now-1h"}, "`time` is str, expected an object"),
+        ({"panels": [], "templating": {"list": {}}}, "`templating.list` is dict, expected a list"),
+        ({"rows": ["x"]}, r"`rows\[0\]` is str, expected an object"),
+        ({"panels": [{"type": "stat", "gridPos": 6}]}, r"`panels\[0\].gridPos` is int"),
+        (
+            {"panels": [{"type": "row", "panels": [{"type": "stat", "gridPos": []}]}]},
+            r"`panels\[0\].panels\[0\].gridPos` is list",
+        ),
     ],
-    ids=["bad-json", "v2-schema", "not-a-dashboard"],
+    ids=[
+        "bad-json",
+        "v2-schema",
+        "not-a-dashboard",
+        "time",
+        "templating",
+        "rows",
+        "gridPos",
+        "gridPos-in-row",
+    ],
 )
 def test_bad_dashboard_files_exit_two_naming_the_file(
     tmp_path: Path, body: Any, message: str

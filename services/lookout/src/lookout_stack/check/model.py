@@ -219,7 +219,36 @@ def load_dashboard(path: Path) -> Dashboard:
     if "panels" not in data and "rows" not in data:
         msg = f"{path}: no `panels` field: not a Grafana dashboard JSON model"
         raise CheckInputError(msg)
+    _check_shapes(path, data)
     return Dashboard(path, data)
+
+
+def _check_shapes(path: Path, data: Mapping[str, Any]) -> None:
+    """Refuse fields of the wrong JSON type, naming the field (instead of a traceback later)."""
+    expected: list[tuple[str, Any, type, str]] = [
+        ("panels", data.get("panels"), list, "a list"),
+        ("rows", data.get("rows"), list, "a list"),
+        ("time", data.get("time"), Mapping, 'an object {"from": ..., "to": ...}'),
+        ("templating", data.get("templating"), Mapping, 'an object {"list": [...]}'),
+    ]
+    templating = data.get("templating")
+    if isinstance(templating, Mapping):
+        expected.append(("templating.list", templating.get("list"), list, "a list"))
+    for index, row in enumerate(data.get("rows") or []):
+        expected.append((f"rows[{index}]", row, Mapping, "an object"))
+    for index, panel in enumerate(data.get("panels") or []):
+        if not isinstance(panel, Mapping):
+            continue
+        expected.append((f"panels[{index}].gridPos", panel.get("gridPos"), Mapping, "an object"))
+        children = panel.get("panels") if panel.get("type") == "row" else None
+        for inner, child in enumerate(children if isinstance(children, list) else []):
+            if isinstance(child, Mapping):
+                where = f"panels[{index}].panels[{inner}].gridPos"
+                expected.append((where, child.get("gridPos"), Mapping, "an object"))
+    for name, value, kind, wanted in expected:
+        if value is not None and not isinstance(value, kind):
+            msg = f"{path}: `{name}` is {type(value).__name__}, expected {wanted}"
+            raise CheckInputError(msg)
 
 
 def find_dashboards(paths: list[Path]) -> list[Path]:
