@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from lookout_stack.check.backends.prometheus import PrometheusBackend
 from lookout_stack.check.command import Progress
 from lookout_stack.check.errors import CheckInputError, VariableError
 from lookout_stack.check.model import load_dashboard
@@ -292,3 +294,23 @@ def test_bad_time_option_exits_two_naming_the_flag(tmp_path: Path, flag: str) ->
     run = run_cli("check", str(path), "--prometheus", "http://127.0.0.1:9", flag, "yesterday")
     assert run.code == 2
     assert f"{flag}: not a Grafana time: 'yesterday'" in run.stderr
+
+
+class _OneAnswer:
+    """An Http stand-in answering every request with the same Prometheus body."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+    async def request(self, method: str, url: str, **_: Any) -> httpx.Response:
+        return httpx.Response(200, json=self.body)
+
+
+def test_metrics_variable_with_a_bad_regex_is_a_variable_error() -> None:
+    """metrics(<regex that does not compile>) is a VariableError naming the query, not a crash."""
+    backend = PrometheusBackend(
+        _OneAnswer({"status": "success", "data": ["up"]}),  # type: ignore[arg-type]
+        "http://prometheus",
+    )
+    with pytest.raises(VariableError, match=r"metrics\(\[\): the regex does not compile"):
+        asyncio.run(backend.options("metrics([)", TimeRange(0, HOUR)))

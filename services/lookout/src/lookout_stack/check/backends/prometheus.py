@@ -146,7 +146,11 @@ class PrometheusBackend:
             return [str(v) for v in await self._get(f"/api/v1/label/{label}/values", span | match)]
         if function == "metrics":
             names = await self._get("/api/v1/label/__name__/values", span)
-            pattern = re.compile(args[0]) if args else None
+            try:
+                pattern = re.compile(args[0]) if args else None
+            except re.error as exc:
+                msg = f"metrics({args[0]}): the regex does not compile: {exc}"
+                raise VariableError(msg) from None
             return [str(n) for n in names if pattern is None or pattern.search(str(n))]
         data = await self._get("/api/v1/query", {"query": args[0], "time": span["end"]})
         rows = []
