@@ -244,3 +244,24 @@ def test_threshold_parser_reads_products_and_tails() -> None:
     assert rules.threshold("DBPoolTimeouts", "critical", "db_pool_timeouts_total") == 0
     with pytest.raises(RuleError, match="severity 'page'"):
         rules.threshold("DBPoolTimeouts", "page", "db_pool_timeouts_total")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("groups: 5\n", "expected a mapping with `groups:`"),
+        ("- a\n", "expected a mapping with `groups:`"),
+        ("groups: [5]\n", r"groups\[0\]: expected a mapping with `rules:`"),
+        ("groups: [{rules: [x]}]\n", r"groups\[0\].rules\[0\]: expected a mapping"),
+    ],
+    ids=["groups-not-a-list", "not-a-mapping", "group-not-a-mapping", "rule-not-a-mapping"],
+)
+def test_a_misshapen_rule_file_is_a_rule_error_naming_it(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """A rule file of the wrong shape stops the build naming the file and field, not a crash."""
+    rules = tmp_path / "prometheus" / "rules"
+    rules.mkdir(parents=True)
+    (rules / "bad.yml").write_text(text, encoding="utf-8")
+    with pytest.raises(RuleError, match=rf"bad\.yml: {message}"):
+        Rules.load(tmp_path)

@@ -113,9 +113,21 @@ def _rules_of(path: Path) -> list[dict[str, Any]]:
     except (OSError, yaml.YAMLError) as error:
         msg = f"{path}: cannot read the rule file: {error}"
         raise RuleError(msg) from error
+    groups = document.get("groups") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or not isinstance(groups, list | None):
+        msg = f"{path}: expected a mapping with `groups:` (a list of rule groups)"
+        raise RuleError(msg)
     rules: list[dict[str, Any]] = []
-    for group in document.get("groups") or []:
-        rules.extend(group.get("rules") or [])
+    for index, group in enumerate(groups or []):
+        found = group.get("rules") if isinstance(group, dict) else None
+        if not isinstance(group, dict) or not isinstance(found, list | None):
+            msg = f"{path}: groups[{index}]: expected a mapping with `rules:` (a list of rules)"
+            raise RuleError(msg)
+        for number, rule in enumerate(found or []):
+            if not isinstance(rule, dict):
+                msg = f"{path}: groups[{index}].rules[{number}]: expected a mapping"
+                raise RuleError(msg)
+            rules.append(rule)
     return rules
 
 
