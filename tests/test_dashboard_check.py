@@ -137,5 +137,7 @@ def test_check_reports_every_dashboard_with_shop_panels_having_data(stack: Nativ
     ]
     for panel in shop_panels:
         print(f"  shop panel {panel['title']!r}: {panel['status']}")
-    if shop_panels:
-        assert any(p["status"] == "data" for p in shop_panels), shop_panels
+    # The service and overview dashboards query the shop's request series: finding none means
+    # the filter above no longer matches them, which must fail rather than pass vacuously.
+    assert shop_panels, "no committed panel queries http_server_request* of the shop"
+    assert any(p["status"] == "data" for p in shop_panels), shop_panels
