@@ -20,8 +20,9 @@ import pytest
 from lookout_stack.check.backends.prometheus import PrometheusBackend
 from lookout_stack.check.command import Progress
 from lookout_stack.check.errors import CheckInputError, VariableError
-from lookout_stack.check.model import load_dashboard
+from lookout_stack.check.model import PanelSpec, load_dashboard
 from lookout_stack.check.results import PanelResult
+from lookout_stack.check.runner import panel_repetitions
 from lookout_stack.check.timing import (
     TimeRange,
     format_go_duration,
@@ -314,3 +315,13 @@ def test_metrics_variable_with_a_bad_regex_is_a_variable_error() -> None:
     )
     with pytest.raises(VariableError, match=r"metrics\(\[\): the regex does not compile"):
         asyncio.run(backend.options("metrics([)", TimeRange(0, HOUR)))
+
+
+def test_repeated_panel_formats_each_value_as_the_multi_value_variable_it_is() -> None:
+    """Each repetition's value is regex-escaped, as Grafana formats a multi-value variable."""
+    panel = PanelSpec(1, "p", "timeseries", {}, (), repeat="v")
+    repetitions = panel_repetitions(panel, {"v": _value("a", "b.c", multi=True)})
+    assert [interpolate('{job=~"$v"}', scoped, "prometheus") for _, scoped in repetitions] == [
+        '{job=~"a"}',
+        '{job=~"b\\\\.c"}',
+    ]

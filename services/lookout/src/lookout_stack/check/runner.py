@@ -168,7 +168,12 @@ def panel_repetitions(
     if len(value.values) <= 1:
         return [(None, variables)]
     return [
-        (f"{panel.repeat}={one}", {**variables, panel.repeat: VariableValue(value.name, (one,))})
+        # One value per repetition; the variable stays multi-value, so Grafana still formats
+        # it as a regex (escaped) in Prometheus and Loki queries.
+        (
+            f"{panel.repeat}={one}",
+            {**variables, panel.repeat: VariableValue(value.name, (one,), value.multi)},
+        )
         for one in value.values
     ]
 
