@@ -77,6 +77,11 @@ TEXT_CASES = [
         f"postgresql+asyncpg://shop:{REDACTED}@db:5432/shop",
         "url-password",
     ),
+    (
+        "redis://:s3cret@redis:6379/0",
+        f"redis://:{REDACTED}@redis:6379/0",
+        "url-password-without-user",
+    ),
     ('"data": "password=x"', f'"data": "password={REDACTED}"', "fragment-inside-value"),
     ("apiKey=zzz db.password=abc", f"apiKey={REDACTED} db.password={REDACTED}", "camel-dotted"),
     ("Session = abc", f"Session = {REDACTED}", "spaces-around-equals"),

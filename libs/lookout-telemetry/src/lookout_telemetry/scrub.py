@@ -169,8 +169,9 @@ _BASIC = re.compile(r"(?i)\b(basic)\s+([A-Za-z0-9+/]+={0,2})(?![\w+/=])")
 _COOKIE_HEADER = re.compile(
     r"(?i)(?<![\w-])((?:set-)?cookie[ \t]*:[ \t]*)(?![ \t]|\[REDACTED\])[^\r\n\"]+"
 )
+# The user name may be empty: Redis URLs carry only a password (redis://:pw@host).
 _URL_PASSWORD = re.compile(
-    r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@\"']+:)(?!\[REDACTED\]@)[^\s@/\"']+@"
+    r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@\"']*:)(?!\[REDACTED\]@)[^\s@/\"']+@"
 )
 
 # Slack and Discord webhook URLs carry their secret in the path.
