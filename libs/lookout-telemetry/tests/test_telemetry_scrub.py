@@ -82,6 +82,16 @@ TEXT_CASES = [
         f"redis://:{REDACTED}@redis:6379/0",
         "url-password-without-user",
     ),
+    (
+        "SENTRY_DSN=http://2e85b3bb328da32f8e989dd0b79040b7@bugsink:8000/1",
+        f"SENTRY_DSN=http://{REDACTED}@bugsink:8000/1",
+        "sentry-dsn-key",
+    ),
+    (
+        "X-Sentry-Auth: Sentry sentry_key=2e85b3bb328da32f8e989dd0b79040b7, sentry_version=7",
+        f"X-Sentry-Auth: Sentry sentry_key={REDACTED}, sentry_version=7",
+        "sentry-auth-header",
+    ),
     ('"data": "password=x"', f'"data": "password={REDACTED}"', "fragment-inside-value"),
     ("apiKey=zzz db.password=abc", f"apiKey={REDACTED} db.password={REDACTED}", "camel-dotted"),
     ("Session = abc", f"Session = {REDACTED}", "spaces-around-equals"),

@@ -10,9 +10,9 @@ input is never changed):
 * every string goes through ``scrub_text``: card numbers become ``[CARD]``, ``Bearer``
   and ``Basic`` credentials, ``password=...``-style fragments (query strings, form bodies,
   JSON text, header dumps), ``Cookie:`` headers, the password of a ``scheme://user:pw@``
-  URL, the secret path of a Slack or Discord webhook URL and every value registered with
-  ``register_secret`` (secrets a process read from its environment or files) become
-  ``[REDACTED]``.
+  URL, the key of a Sentry DSN (``http://<key>@host/1``), the secret path of a Slack or
+  Discord webhook URL and every value registered with ``register_secret`` (secrets a
+  process read from its environment or files) become ``[REDACTED]``.
 
 A card number is 13 to 19 digits, optionally split by single spaces or dashes, that starts
 with 2 to 6 (the issuer ranges of Visa, Mastercard, Amex, Discover, JCB, UnionPay, Maestro)
@@ -79,6 +79,8 @@ SENSITIVE_KEYS = frozenset(
         "x_api_key",
         "x_auth_token",
         "x_fault_token",
+        # a Sentry DSN's public key, as sentry-sdk sends it in X-Sentry-Auth
+        "sentry_key",
         # alert delivery (the webhook relay): a PagerDuty routing key, a Slack or Teams
         # webhook URL and an HMAC signature each let their holder post or forge alerts
         "routing_key",
@@ -173,6 +175,9 @@ _COOKIE_HEADER = re.compile(
 _URL_PASSWORD = re.compile(
     r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@\"']*:)(?!\[REDACTED\]@)[^\s@/\"']+@"
 )
+# A Sentry DSN (http://<public key>@host/<project>) carries its key as the user name, with no
+# password: an http(s) URL's user name alone is redacted too.
+_URL_USER = re.compile(r"(?i)\b(https?://)(?!\[REDACTED\]@)[^\s:/?#@\"']+@")
 
 # Slack and Discord webhook URLs carry their secret in the path.
 _WEBHOOK_PATH = re.compile(
@@ -378,6 +383,7 @@ def scrub_text(text: str) -> str:
         out = _COOKIE_HEADER.sub(rf"\1{REDACTED}", out)
     if "://" in out and "@" in out:
         out = _URL_PASSWORD.sub(rf"\1{REDACTED}@", out)
+        out = _URL_USER.sub(rf"\1{REDACTED}@", out)
     if "hooks.slack.com" in lower or "/api/webhooks/" in lower:
         out = _WEBHOOK_PATH.sub(rf"\1{REDACTED}", out)
     if ("=" in out or ":" in out) and any(hint in lower for hint in _KEY_HINTS):
