@@ -92,6 +92,12 @@ TEXT_CASES = [
         f"X-Sentry-Auth: Sentry sentry_key={REDACTED}, sentry_version=7",
         "sentry-auth-header",
     ),
+    ("Authorization: ApiKey k-123456", f"Authorization: {REDACTED}", "authorization-apikey"),
+    (
+        "proxy-authorization: SSWS 00abc-def\r\nHost: x",
+        f"proxy-authorization: {REDACTED}\r\nHost: x",
+        "proxy-authorization-other-scheme",
+    ),
     ('"data": "password=x"', f'"data": "password={REDACTED}"', "fragment-inside-value"),
     ("apiKey=zzz db.password=abc", f"apiKey={REDACTED} db.password={REDACTED}", "camel-dotted"),
     ("Session = abc", f"Session = {REDACTED}", "spaces-around-equals"),

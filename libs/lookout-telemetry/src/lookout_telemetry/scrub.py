@@ -202,6 +202,11 @@ _KEY_VALUE = re.compile(
     r"|" + _VALUE_CHARS
 )
 
+# An Authorization header's value is a scheme and its credentials, whatever the scheme
+# ("ApiKey k-1", "SSWS 00a"): both words go, not only the schemes _KEY_VALUE knows.
+_SCHEMED_VALUE = re.compile(r"[A-Za-z][\w.-]*[ \t]+(?:\[REDACTED\]|" + _VALUE_CHARS + r")")
+_SCHEMED_NAMES = frozenset({"authorization", "proxy_authorization"})
+
 
 class SecretValues:
     """The secret values a process has read; ``redact`` replaces them in any text.
@@ -347,6 +352,11 @@ def _redacted_value(value: str, quote: str) -> str:
     return REDACTED
 
 
+def _takes_scheme(name: str) -> bool:
+    """Return whether ``name`` is an Authorization header (a scheme, then credentials)."""
+    return name.lower().replace("-", "_").rsplit(".", 1)[-1] in _SCHEMED_NAMES
+
+
 def _scrub_key_values(text: str) -> str:
     """Redact the value of every sensitive ``name=value`` fragment in ``text``."""
     out: list[str] = []
@@ -355,7 +365,10 @@ def _scrub_key_values(text: str) -> str:
         position = found.end()
         if not is_sensitive_key(found.group("name")):
             continue
-        value = _KEY_VALUE.match(text, position)
+        value = None
+        if not found.group("quote") and _takes_scheme(found.group("name")):
+            value = _SCHEMED_VALUE.match(text, position)
+        value = value or _KEY_VALUE.match(text, position)
         if value is None:
             continue
         out.append(text[done:position])
