@@ -118,6 +118,10 @@ KEY_CASES = [
     ("http.request.header.authorization", True),
     ("CVV", True),
     ("pan", True),
+    # sentry-sdk sends a frame's local variables as reprs: a header name in a pair is quoted
+    ("b'authorization'", True),
+    ("'X-Fault-Token'", True),
+    ("'request_id'", False),
     ("user_id", False),
     ("request_id", False),
     ("path", False),
@@ -214,6 +218,16 @@ def test_input_is_not_mutated() -> None:
 def test_other_values_pass_through(value: object) -> None:
     """Values that are not containers or strings are returned as they are."""
     assert scrub(value) is value
+
+
+def test_header_pairs_as_sentry_sends_frame_variables_are_redacted() -> None:
+    """ASGI header pairs in a frame's variables (reprs of bytes) lose their values."""
+    headers = [["b'authorization'", "b'ApiKey k-123456'"], ["'x-fault-token'", "'tok-1'"]]
+    assert scrub({"scope": {"headers": headers}}) == {
+        "scope": {
+            "headers": [["b'authorization'", REDACTED], ["'x-fault-token'", REDACTED]],
+        }
+    }
 
 
 def test_tuples_stay_tuples() -> None:

@@ -158,6 +158,7 @@ _KEY_HINTS = (
 _MAX_DEPTH = 64
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_QUOTED_NAME = re.compile(r"[bB]?(?P<quote>['\"])(?P<name>[^'\"]*)(?P=quote)")
 
 # A run of digits, optionally split by single spaces or dashes, not glued to a word or to
 # a decimal point; runs shorter than 13 digits are not even matched.
@@ -254,6 +255,10 @@ def register_secret(value: str) -> None:
 @lru_cache(maxsize=4096)
 def is_sensitive_key(name: str) -> bool:
     """Return whether a value stored under ``name`` must be redacted."""
+    # sentry-sdk sends a frame's variables as reprs: an ASGI header pair arrives as
+    # ["b'authorization'", "b'Bearer ...'"], so a quoted name counts as the name inside.
+    if (quoted := _QUOTED_NAME.fullmatch(name.strip())) is not None:
+        name = quoted.group("name")
     normalised = _CAMEL_BOUNDARY.sub("_", name.strip()).lower().replace("-", "_").replace(" ", "_")
     # "http.request.header.authorization": the last dotted segment names the value.
     for candidate in {normalised, normalised.rsplit(".", 1)[-1]}:
