@@ -206,6 +206,25 @@ def test_formatter_scrubs_by_itself() -> None:
     assert json.loads(written)["token"] == REDACTED
 
 
+class _Config:
+    """An object whose text holds a secret (a settings object, a URL type)."""
+
+    def __str__(self) -> str:
+        """Show the secret, as a careless ``__str__`` would."""
+        return f"Config(password={SECRET})"
+
+
+def test_objects_in_extras_are_scrubbed_as_their_text() -> None:
+    """An extra that is neither a string nor a container is written scrubbed, not raw."""
+    with capture_json_logs() as lines:
+        logging.getLogger("lookout.test").info(
+            "configured", extra={"config": _Config(), "body": f"pwd={SECRET}".encode()}
+        )
+    (line,) = lines
+    assert SECRET not in json.dumps(line)
+    assert line["config"].startswith(f"Config(password={REDACTED}")
+
+
 def test_context_filter_stamps_ids_for_other_handlers() -> None:
     """ContextFilter copies the request and user ids onto the record for the OTLP handler."""
     record = make_record()

@@ -77,6 +77,27 @@ TEXT_CASES = [
         f"postgresql+asyncpg://shop:{REDACTED}@db:5432/shop",
         "url-password",
     ),
+    (
+        "redis://:s3cret@redis:6379/0",
+        f"redis://:{REDACTED}@redis:6379/0",
+        "url-password-without-user",
+    ),
+    (
+        "SENTRY_DSN=http://2e85b3bb328da32f8e989dd0b79040b7@bugsink:8000/1",
+        f"SENTRY_DSN=http://{REDACTED}@bugsink:8000/1",
+        "sentry-dsn-key",
+    ),
+    (
+        "X-Sentry-Auth: Sentry sentry_key=2e85b3bb328da32f8e989dd0b79040b7, sentry_version=7",
+        f"X-Sentry-Auth: Sentry sentry_key={REDACTED}, sentry_version=7",
+        "sentry-auth-header",
+    ),
+    ("Authorization: ApiKey k-123456", f"Authorization: {REDACTED}", "authorization-apikey"),
+    (
+        "proxy-authorization: SSWS 00abc-def\r\nHost: x",
+        f"proxy-authorization: {REDACTED}\r\nHost: x",
+        "proxy-authorization-other-scheme",
+    ),
     ('"data": "password=x"', f'"data": "password={REDACTED}"', "fragment-inside-value"),
     ("apiKey=zzz db.password=abc", f"apiKey={REDACTED} db.password={REDACTED}", "camel-dotted"),
     ("Session = abc", f"Session = {REDACTED}", "spaces-around-equals"),
@@ -97,6 +118,10 @@ KEY_CASES = [
     ("http.request.header.authorization", True),
     ("CVV", True),
     ("pan", True),
+    # sentry-sdk sends a frame's local variables as reprs: a header name in a pair is quoted
+    ("b'authorization'", True),
+    ("'X-Fault-Token'", True),
+    ("'request_id'", False),
     ("user_id", False),
     ("request_id", False),
     ("path", False),
@@ -193,6 +218,16 @@ def test_input_is_not_mutated() -> None:
 def test_other_values_pass_through(value: object) -> None:
     """Values that are not containers or strings are returned as they are."""
     assert scrub(value) is value
+
+
+def test_header_pairs_as_sentry_sends_frame_variables_are_redacted() -> None:
+    """ASGI header pairs in a frame's variables (reprs of bytes) lose their values."""
+    headers = [["b'authorization'", "b'ApiKey k-123456'"], ["'x-fault-token'", "'tok-1'"]]
+    assert scrub({"scope": {"headers": headers}}) == {
+        "scope": {
+            "headers": [["b'authorization'", REDACTED], ["'x-fault-token'", REDACTED]],
+        }
+    }
 
 
 def test_tuples_stay_tuples() -> None:

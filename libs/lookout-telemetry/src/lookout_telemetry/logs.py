@@ -183,7 +183,9 @@ class ScrubFilter(logging.Filter):
             record.args = None
         for key, value in list(vars(record).items()):
             if key not in STANDARD_ATTRS:
-                setattr(record, key, REDACTED if is_sensitive_key(key) else scrub(value))
+                # Other objects are made text first: the formatter writes their str(), which
+                # scrub() would have passed through untouched (a URL, a settings object).
+                setattr(record, key, REDACTED if is_sensitive_key(key) else scrub(_jsonable(value)))
         if record.exc_info is not None:
             _scrub_exception(record, record.exc_info)
         if record.stack_info:

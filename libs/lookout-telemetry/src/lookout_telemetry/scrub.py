@@ -10,9 +10,9 @@ input is never changed):
 * every string goes through ``scrub_text``: card numbers become ``[CARD]``, ``Bearer``
   and ``Basic`` credentials, ``password=...``-style fragments (query strings, form bodies,
   JSON text, header dumps), ``Cookie:`` headers, the password of a ``scheme://user:pw@``
-  URL, the secret path of a Slack or Discord webhook URL and every value registered with
-  ``register_secret`` (secrets a process read from its environment or files) become
-  ``[REDACTED]``.
+  URL, the key of a Sentry DSN (``http://<key>@host/1``), the secret path of a Slack or
+  Discord webhook URL and every value registered with ``register_secret`` (secrets a
+  process read from its environment or files) become ``[REDACTED]``.
 
 A card number is 13 to 19 digits, optionally split by single spaces or dashes, that starts
 with 2 to 6 (the issuer ranges of Visa, Mastercard, Amex, Discover, JCB, UnionPay, Maestro)
@@ -79,6 +79,8 @@ SENSITIVE_KEYS = frozenset(
         "x_api_key",
         "x_auth_token",
         "x_fault_token",
+        # a Sentry DSN's public key, as sentry-sdk sends it in X-Sentry-Auth
+        "sentry_key",
         # alert delivery (the webhook relay): a PagerDuty routing key, a Slack or Teams
         # webhook URL and an HMAC signature each let their holder post or forge alerts
         "routing_key",
@@ -156,6 +158,7 @@ _KEY_HINTS = (
 _MAX_DEPTH = 64
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_QUOTED_NAME = re.compile(r"[bB]?(?P<quote>['\"])(?P<name>[^'\"]*)(?P=quote)")
 
 # A run of digits, optionally split by single spaces or dashes, not glued to a word or to
 # a decimal point; runs shorter than 13 digits are not even matched.
@@ -169,9 +172,13 @@ _BASIC = re.compile(r"(?i)\b(basic)\s+([A-Za-z0-9+/]+={0,2})(?![\w+/=])")
 _COOKIE_HEADER = re.compile(
     r"(?i)(?<![\w-])((?:set-)?cookie[ \t]*:[ \t]*)(?![ \t]|\[REDACTED\])[^\r\n\"]+"
 )
+# The user name may be empty: Redis URLs carry only a password (redis://:pw@host).
 _URL_PASSWORD = re.compile(
-    r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@\"']+:)(?!\[REDACTED\]@)[^\s@/\"']+@"
+    r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@\"']*:)(?!\[REDACTED\]@)[^\s@/\"']+@"
 )
+# A Sentry DSN (http://<public key>@host/<project>) carries its key as the user name, with no
+# password: an http(s) URL's user name alone is redacted too.
+_URL_USER = re.compile(r"(?i)\b(https?://)(?!\[REDACTED\]@)[^\s:/?#@\"']+@")
 
 # Slack and Discord webhook URLs carry their secret in the path.
 _WEBHOOK_PATH = re.compile(
@@ -195,6 +202,11 @@ _KEY_VALUE = re.compile(
     r"|(?i:bearer|basic|digest|token)\s+(?:\[REDACTED\]|" + _VALUE_CHARS + r")"
     r"|" + _VALUE_CHARS
 )
+
+# An Authorization header's value is a scheme and its credentials, whatever the scheme
+# ("ApiKey k-1", "SSWS 00a"): both words go, not only the schemes _KEY_VALUE knows.
+_SCHEMED_VALUE = re.compile(r"[A-Za-z][\w.-]*[ \t]+(?:\[REDACTED\]|" + _VALUE_CHARS + r")")
+_SCHEMED_NAMES = frozenset({"authorization", "proxy_authorization"})
 
 
 class SecretValues:
@@ -243,6 +255,10 @@ def register_secret(value: str) -> None:
 @lru_cache(maxsize=4096)
 def is_sensitive_key(name: str) -> bool:
     """Return whether a value stored under ``name`` must be redacted."""
+    # sentry-sdk sends a frame's variables as reprs: an ASGI header pair arrives as
+    # ["b'authorization'", "b'Bearer ...'"], so a quoted name counts as the name inside.
+    if (quoted := _QUOTED_NAME.fullmatch(name.strip())) is not None:
+        name = quoted.group("name")
     normalised = _CAMEL_BOUNDARY.sub("_", name.strip()).lower().replace("-", "_").replace(" ", "_")
     # "http.request.header.authorization": the last dotted segment names the value.
     for candidate in {normalised, normalised.rsplit(".", 1)[-1]}:
@@ -341,6 +357,11 @@ def _redacted_value(value: str, quote: str) -> str:
     return REDACTED
 
 
+def _takes_scheme(name: str) -> bool:
+    """Return whether ``name`` is an Authorization header (a scheme, then credentials)."""
+    return name.lower().replace("-", "_").rsplit(".", 1)[-1] in _SCHEMED_NAMES
+
+
 def _scrub_key_values(text: str) -> str:
     """Redact the value of every sensitive ``name=value`` fragment in ``text``."""
     out: list[str] = []
@@ -349,7 +370,10 @@ def _scrub_key_values(text: str) -> str:
         position = found.end()
         if not is_sensitive_key(found.group("name")):
             continue
-        value = _KEY_VALUE.match(text, position)
+        value = None
+        if not found.group("quote") and _takes_scheme(found.group("name")):
+            value = _SCHEMED_VALUE.match(text, position)
+        value = value or _KEY_VALUE.match(text, position)
         if value is None:
             continue
         out.append(text[done:position])
@@ -377,6 +401,7 @@ def scrub_text(text: str) -> str:
         out = _COOKIE_HEADER.sub(rf"\1{REDACTED}", out)
     if "://" in out and "@" in out:
         out = _URL_PASSWORD.sub(rf"\1{REDACTED}@", out)
+        out = _URL_USER.sub(rf"\1{REDACTED}@", out)
     if "hooks.slack.com" in lower or "/api/webhooks/" in lower:
         out = _WEBHOOK_PATH.sub(rf"\1{REDACTED}", out)
     if ("=" in out or ":" in out) and any(hint in lower for hint in _KEY_HINTS):
