@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from storefront_fixtures import served_storefront
 
 from demo_support import DEMO_PASSWORD, ShopFactory
@@ -355,3 +356,31 @@ def test_pages_work_when_the_telemetry_script_cannot_load(
         wait_for(driver, "location.pathname === '/'")
         assert driver.execute_script("return window.lookoutTelemetry === undefined")
         assert driver.execute_script("return Boolean(sessionStorage.getItem('lookout.token'))")
+
+
+@pytest.mark.integration
+def test_login_redirects_only_to_a_page_of_this_site(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """After logging in, `next` leads to a path of this site; any other origin leads to /."""
+    require_bundle()
+    workdir = tmp_path_factory.mktemp("storefront-next")
+    cases = {
+        "/checkout": "/checkout",
+        # Browsers read a backslash as a slash and drop tabs: both spell //evil.invalid/.
+        "/%5Cevil.invalid/": "/",
+        "/%09/evil.invalid/": "/",
+        "//evil.invalid/": "/",
+        "https://evil.invalid/": "/",
+    }
+    with served_storefront(workdir) as (url, _), browser() as driver:
+        for next_, landing in cases.items():
+            driver.get(f"{url}/login?next={next_}")
+            driver.find_element("id", "email").clear()
+            driver.find_element("id", "email").send_keys("bob@example.com")
+            driver.find_element("id", "password").send_keys(DEMO_PASSWORD)
+            driver.find_element("id", "log-in").click()
+            try:
+                wait_for(driver, f"location.href === {json.dumps(url + landing)}")
+            except TimeoutException:
+                pytest.fail(f"next={next_}: landed on {driver.current_url}, not {landing}")
