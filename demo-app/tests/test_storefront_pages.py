@@ -195,6 +195,20 @@ def test_add_to_cart_works_without_javascript(storefront: TestClient) -> None:
     assert "Your cart is empty" in removed.text
 
 
+def test_cart_cookie_is_secure_when_the_page_came_over_https(storefront: TestClient) -> None:
+    """Served over HTTPS, the cart cookie is Secure too: it never travels over plain HTTP."""
+    response = storefront.post(
+        "https://testserver/cart/items",
+        content="product_id=1&quantity=1",
+        headers=FORM,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert "Secure" in response.headers["set-cookie"], response.headers["set-cookie"]
+    plain = _add(storefront)
+    assert "Secure" not in plain.headers["set-cookie"]  # http://: the cookie must still work
+
+
 @pytest.mark.parametrize(
     ("body", "status", "text"),
     [

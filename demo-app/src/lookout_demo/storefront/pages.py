@@ -264,7 +264,13 @@ async def add_to_cart(request: Request, session: DbSession, state: State) -> Res
         )
     redirect = RedirectResponse("/cart", status_code=303)
     redirect.set_cookie(
-        CART_COOKIE, cart_id, max_age=CART_COOKIE_SECONDS, httponly=True, samesite="lax"
+        CART_COOKIE,
+        cart_id,
+        max_age=CART_COOKIE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        # Over HTTPS, never sent over plain HTTP; the demo's http://127.0.0.1 keeps working.
+        secure=request.url.scheme == "https",
     )
     return redirect
 
