@@ -152,3 +152,33 @@ def test_stack_trace_maps_to_the_source_file_and_line(
     assert top["lineno"] == expected, top
     assert "new Error(" in top["context_line"], top
     print(f"mapped: {top['filename']}:{top['lineno']} in {top['function']}")
+
+
+#: Card numbers as a person may type them (the form allows runs of spaces and dashes).
+TYPED_CARDS = {
+    "grouped": "4242 4242 4242 4242",
+    "dashed": "4242-4242-4242-4242",
+    "double-spaced": "4242  4242  4242  4242",
+    "spaced-dashes": "4242 - 4242 - 4242 - 4242",
+    "tabs": "4242\t4242\t4242\t4242",
+}
+
+
+@pytest.mark.parametrize("card", list(TYPED_CARDS.values()), ids=list(TYPED_CARDS))
+def test_scrubber_masks_a_card_number_however_it_was_typed(card: str) -> None:
+    """scrub.js masks a card number with any run of spaces or dashes between its digits."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH: the storefront bundle needs it (scripts/test.sh)")
+    script = (
+        f"import {{ scrubText }} from {json.dumps((WEB / 'src' / 'scrub.js').as_uri())};"
+        "process.stdout.write(scrubText(process.argv[1]));"
+    )
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", script, f"card {card} was not accepted"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout == "card [Filtered] was not accepted", done.stdout

@@ -3,8 +3,9 @@
 
 export const FILTERED = '[Filtered]';
 
-// 12 to 19 digits, optionally grouped by spaces or dashes: card numbers (PANs) and the like.
-const CARD_NUMBER = /\b(?:\d[ -]?){11,18}\d\b/g;
+// 12 to 19 digits, grouped by any run of spaces, tabs or dashes (the checkout form takes
+// "4242  4242" and "4242 - 4242" too): card numbers (PANs) and the like.
+const CARD_NUMBER = /\b(?:\d[\s-]*){11,18}\d\b/g;
 // Keys whose values are form input, credentials or personal data, whatever object holds them:
 // containing one of these words, or exactly a form's name. ("value" itself is not one: the
 // exception's message is kept, its card numbers masked.)
