@@ -40,6 +40,11 @@ export function isSensitiveKey(key) {
 /** Scrub a Sentry event in place of the SDK's (beforeSend): never drop it, only mask it. */
 export function scrubEvent(event) {
   // Exception messages (Error.message) are kept, their card numbers masked; request bodies,
-  // cookies and any object named like a form are filtered whole.
-  return scrubValue(event);
+  // cookies and any object named like a form are filtered whole. debug_meta is the SDK's own
+  // (file URLs and debug ids): a debug id such as 10982917-1556-... looks like a card number,
+  // and masked, Bugsink can no longer find the source map of the stack.
+  const { debug_meta: debugMeta, ...rest } = event;
+  const scrubbed = scrubValue(rest);
+  if (debugMeta !== undefined) scrubbed.debug_meta = debugMeta;
+  return scrubbed;
 }
