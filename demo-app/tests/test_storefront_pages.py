@@ -216,8 +216,9 @@ def test_cart_cookie_is_secure_when_the_page_came_over_https(storefront: TestCli
         ("product_id=x", 422, "Choose a product"),
         ("product_id=999&quantity=1", 404, "does not exist"),
         ("product_id=1&quantity=100000", 422, "quantity from 1 to 100"),
+        ("&".join(f"f{n}=1" for n in range(11)), 422, "Choose a product"),
     ],
-    ids=["zero", "not-a-number", "unknown-product", "too-many"],
+    ids=["zero", "not-a-number", "unknown-product", "too-many", "too-many-fields"],
 )
 def test_bad_add_to_cart_says_what_was_wrong(
     storefront: TestClient, body: str, status: int, text: str
