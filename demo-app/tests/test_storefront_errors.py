@@ -152,3 +152,61 @@ def test_stack_trace_maps_to_the_source_file_and_line(
     assert top["lineno"] == expected, top
     assert "new Error(" in top["context_line"], top
     print(f"mapped: {top['filename']}:{top['lineno']} in {top['function']}")
+
+
+#: Card numbers as a person may type them (the form allows runs of spaces and dashes).
+TYPED_CARDS = {
+    "grouped": "4242 4242 4242 4242",
+    "dashed": "4242-4242-4242-4242",
+    "double-spaced": "4242  4242  4242  4242",
+    "spaced-dashes": "4242 - 4242 - 4242 - 4242",
+    "tabs": "4242\t4242\t4242\t4242",
+}
+
+
+@pytest.mark.parametrize("card", list(TYPED_CARDS.values()), ids=list(TYPED_CARDS))
+def test_scrubber_masks_a_card_number_however_it_was_typed(card: str) -> None:
+    """scrub.js masks a card number with any run of spaces or dashes between its digits."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH: the storefront bundle needs it (scripts/test.sh)")
+    script = (
+        f"import {{ scrubText }} from {json.dumps((WEB / 'src' / 'scrub.js').as_uri())};"
+        "process.stdout.write(scrubText(process.argv[1]));"
+    )
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", script, f"card {card} was not accepted"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout == "card [Filtered] was not accepted", done.stdout
+
+
+#: A real debug id of a bundle build (sentry-cli inject): 12 digits and a dash up front.
+DIGIT_DEBUG_ID = "10982917-1556-5d6e-971e-ed1045125f37"
+
+
+def test_scrubber_keeps_the_debug_ids_that_map_the_stack() -> None:
+    """A debug id made mostly of digits is kept: masked, Bugsink could not find the source map."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH: the storefront bundle needs it (scripts/test.sh)")
+    image = {"type": "sourcemap", "code_file": "app.js", "debug_id": DIGIT_DEBUG_ID}
+    script = (
+        f"import {{ scrubEvent }} from {json.dumps((WEB / 'src' / 'scrub.js').as_uri())};"
+        "const event = JSON.parse(process.argv[1]);"
+        "process.stdout.write(JSON.stringify(scrubEvent(event)));"
+    )
+    event = {"message": "card 4242 4242 4242 4242", "debug_meta": {"images": [image]}}
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", script, json.dumps(event)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    scrubbed = json.loads(done.stdout)
+    assert scrubbed["debug_meta"]["images"] == [image], scrubbed
+    assert scrubbed["message"] == "card [Filtered]"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from storefront_fixtures import served_storefront
 
 from demo_support import DEMO_PASSWORD, ShopFactory
@@ -194,6 +195,20 @@ def test_add_to_cart_works_without_javascript(storefront: TestClient) -> None:
     assert "Your cart is empty" in removed.text
 
 
+def test_cart_cookie_is_secure_when_the_page_came_over_https(storefront: TestClient) -> None:
+    """Served over HTTPS, the cart cookie is Secure too: it never travels over plain HTTP."""
+    response = storefront.post(
+        "https://testserver/cart/items",
+        content="product_id=1&quantity=1",
+        headers=FORM,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert "Secure" in response.headers["set-cookie"], response.headers["set-cookie"]
+    plain = _add(storefront)
+    assert "Secure" not in plain.headers["set-cookie"]  # http://: the cookie must still work
+
+
 @pytest.mark.parametrize(
     ("body", "status", "text"),
     [
@@ -201,8 +216,9 @@ def test_add_to_cart_works_without_javascript(storefront: TestClient) -> None:
         ("product_id=x", 422, "Choose a product"),
         ("product_id=999&quantity=1", 404, "does not exist"),
         ("product_id=1&quantity=100000", 422, "quantity from 1 to 100"),
+        ("&".join(f"f{n}=1" for n in range(11)), 422, "Choose a product"),
     ],
-    ids=["zero", "not-a-number", "unknown-product", "too-many"],
+    ids=["zero", "not-a-number", "unknown-product", "too-many", "too-many-fields"],
 )
 def test_bad_add_to_cart_says_what_was_wrong(
     storefront: TestClient, body: str, status: int, text: str
@@ -355,3 +371,31 @@ def test_pages_work_when_the_telemetry_script_cannot_load(
         wait_for(driver, "location.pathname === '/'")
         assert driver.execute_script("return window.lookoutTelemetry === undefined")
         assert driver.execute_script("return Boolean(sessionStorage.getItem('lookout.token'))")
+
+
+@pytest.mark.integration
+def test_login_redirects_only_to_a_page_of_this_site(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """After logging in, `next` leads to a path of this site; any other origin leads to /."""
+    require_bundle()
+    workdir = tmp_path_factory.mktemp("storefront-next")
+    cases = {
+        "/checkout": "/checkout",
+        # Browsers read a backslash as a slash and drop tabs: both spell //evil.invalid/.
+        "/%5Cevil.invalid/": "/",
+        "/%09/evil.invalid/": "/",
+        "//evil.invalid/": "/",
+        "https://evil.invalid/": "/",
+    }
+    with served_storefront(workdir) as (url, _), browser() as driver:
+        for next_, landing in cases.items():
+            driver.get(f"{url}/login?next={next_}")
+            driver.find_element("id", "email").clear()
+            driver.find_element("id", "email").send_keys("bob@example.com")
+            driver.find_element("id", "password").send_keys(DEMO_PASSWORD)
+            driver.find_element("id", "log-in").click()
+            try:
+                wait_for(driver, f"location.href === {json.dumps(url + landing)}")
+            except TimeoutException:
+                pytest.fail(f"next={next_}: landed on {driver.current_url}, not {landing}")

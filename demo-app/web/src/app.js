@@ -44,6 +44,19 @@ function say(element, text, isError = false) {
   element.classList.toggle('error', isError);
 }
 
+/** Return `next` as a page of this site, or '/': never an open redirect. */
+function nextPage(next) {
+  // Resolved as the browser will (it reads "/\evil.example" as "//evil.example" and drops tabs),
+  // not checked as text.
+  try {
+    const url = new URL(next || '/', window.location.origin);
+    if (url.origin === window.location.origin) return url.pathname + url.search + url.hash;
+  } catch {
+    // not a URL at all
+  }
+  return '/';
+}
+
 function setUpLogin(form) {
   const status = document.getElementById('login-status');
   form.addEventListener('submit', async (event) => {
@@ -60,9 +73,7 @@ function setUpLogin(form) {
     }
     window.sessionStorage.setItem(TOKEN_KEY, body.token);
     say(status, `Logged in as ${body.user.name}.`);
-    const next = new URLSearchParams(window.location.search).get('next');
-    // Only a path of this site: never an open redirect.
-    window.location.assign(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
+    window.location.assign(nextPage(new URLSearchParams(window.location.search).get('next')));
   });
 }
 

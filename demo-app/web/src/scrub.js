@@ -3,8 +3,9 @@
 
 export const FILTERED = '[Filtered]';
 
-// 12 to 19 digits, optionally grouped by spaces or dashes: card numbers (PANs) and the like.
-const CARD_NUMBER = /\b(?:\d[ -]?){11,18}\d\b/g;
+// 12 to 19 digits, grouped by any run of spaces, tabs or dashes (the checkout form takes
+// "4242  4242" and "4242 - 4242" too): card numbers (PANs) and the like.
+const CARD_NUMBER = /\b(?:\d[\s-]*){11,18}\d\b/g;
 // Keys whose values are form input, credentials or personal data, whatever object holds them:
 // containing one of these words, or exactly a form's name. ("value" itself is not one: the
 // exception's message is kept, its card numbers masked.)
@@ -39,6 +40,11 @@ export function isSensitiveKey(key) {
 /** Scrub a Sentry event in place of the SDK's (beforeSend): never drop it, only mask it. */
 export function scrubEvent(event) {
   // Exception messages (Error.message) are kept, their card numbers masked; request bodies,
-  // cookies and any object named like a form are filtered whole.
-  return scrubValue(event);
+  // cookies and any object named like a form are filtered whole. debug_meta is the SDK's own
+  // (file URLs and debug ids): a debug id such as 10982917-1556-... looks like a card number,
+  // and masked, Bugsink can no longer find the source map of the stack.
+  const { debug_meta: debugMeta, ...rest } = event;
+  const scrubbed = scrubValue(rest);
+  if (debugMeta !== undefined) scrubbed.debug_meta = debugMeta;
+  return scrubbed;
 }

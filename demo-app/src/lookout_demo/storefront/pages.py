@@ -225,9 +225,13 @@ async def cart_page(request: Request, session: DbSession) -> Response:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """Parse an urlencoded form body (the pages post nothing else)."""
+    """Parse an urlencoded form body (the pages post nothing else); {} if it has too many fields."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, max_num_fields=10).items()}
+    try:
+        fields = parse_qs(body, max_num_fields=10)
+    except ValueError:  # more fields than any page's form has: answered as an empty form
+        return {}
+    return {k: v[0] for k, v in fields.items()}
 
 
 @router.post("/cart/items", response_class=HTMLResponse)
@@ -264,7 +268,13 @@ async def add_to_cart(request: Request, session: DbSession, state: State) -> Res
         )
     redirect = RedirectResponse("/cart", status_code=303)
     redirect.set_cookie(
-        CART_COOKIE, cart_id, max_age=CART_COOKIE_SECONDS, httponly=True, samesite="lax"
+        CART_COOKIE,
+        cart_id,
+        max_age=CART_COOKIE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        # Over HTTPS, never sent over plain HTTP; the demo's http://127.0.0.1 keeps working.
+        secure=request.url.scheme == "https",
     )
     return redirect
 
