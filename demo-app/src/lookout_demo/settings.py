@@ -15,7 +15,8 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lookout_telemetry.scrub import is_sensitive_key, scrub_text
+from lookout_telemetry.errortracking import check_dsn
+from lookout_telemetry.scrub import shown_setting
 
 __all__ = [
     "CommonSettings",
@@ -96,13 +97,20 @@ class CommonSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("SENTRY_DSN", "DEMO_SENTRY_DSN")
     )
 
-    @field_validator("fault_token", "sentry_dsn")
+    @field_validator("fault_token")
     @classmethod
     def _empty_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
-        """Treat an empty DEMO_FAULT_TOKEN or SENTRY_DSN as unset: empty unlocks nothing."""
+        """Treat an empty DEMO_FAULT_TOKEN as unset: empty unlocks nothing."""
         if token is not None and not token.get_secret_value().strip():
             return None
         return token
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn(cls, dsn: SecretStr | None) -> SecretStr | None:
+        """Blank (compose passes ``${VAR:-}`` through) is off; anything else must be a DSN."""
+        value = None if dsn is None else check_dsn(dsn.get_secret_value())
+        return None if value is None else SecretStr(value)
 
     @field_validator("database_url")
     @classmethod
@@ -185,7 +193,7 @@ def load_settings(cls: type[S], **overrides: object) -> S:
             else:
                 variable = ENV_PREFIX + field.upper()
             value = err.get("input")
-            shown = "<hidden>" if is_sensitive_key(field) else scrub_text(repr(value))
+            shown = shown_setting(cls, field, value)
             problems.append(f"{variable}={shown}: {err['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 

@@ -44,12 +44,14 @@ import sentry_sdk
 from opentelemetry import trace
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.utils import BadDsn, Dsn
 
 from lookout_telemetry.context import request_id_var, user_id_var
 from lookout_telemetry.scrub import scrub
 
 __all__ = [
     "ERROR_LOGGER",
+    "check_dsn",
     "current_context",
     "dashed_event_id",
     "install_loop_handler",
@@ -150,6 +152,27 @@ def scrub_breadcrumb(crumb: Event, _hint: Mapping[str, Any] | None = None) -> Ev
     """Return a breadcrumb scrubbed (``before_breadcrumb``)."""
     scrubbed = scrub(crumb)
     return scrubbed if isinstance(scrubbed, dict) else crumb
+
+
+def check_dsn(value: str) -> str | None:
+    """Return a SENTRY_DSN setting ready for use: ``None`` when blank (tracking off), else the DSN.
+
+    Every service's settings validate their DSN with this, so a mistyped DSN stops start-up
+    with a message saying what is wrong instead of sentry-sdk's traceback at first use. The
+    message never repeats the value: a DSN holds the project's key.
+    """
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        Dsn(value)
+    except BadDsn as error:
+        msg = (
+            f"not a Sentry DSN ({error}); expected http(s)://<public key>@<host>/<project id>, "
+            "as on the project's page in Bugsink"
+        )
+        raise ValueError(msg) from None
+    return value
 
 
 def setup_error_tracking(

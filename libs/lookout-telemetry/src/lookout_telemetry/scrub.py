@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import threading
 from functools import lru_cache
+from typing import Any
 
 __all__ = [
     "CARD",
@@ -39,6 +40,7 @@ __all__ = [
     "register_secret",
     "scrub",
     "scrub_text",
+    "shown_setting",
 ]
 
 #: What the value of a secret is replaced with.
@@ -445,3 +447,22 @@ def _scrub_item(item: object, depth: int) -> object:
         pair = (scrub_text(item[0]), REDACTED)
         return list(pair) if isinstance(item, list) else pair
     return _scrub(item, depth)
+
+
+def shown_setting(model: Any, variable: str, value: object) -> str:
+    """How a settings loader shows a rejected value in its error: ``<hidden>`` for a secret.
+
+    ``model`` is the pydantic settings class, ``variable`` the field or alias pydantic names.
+    A field typed ``SecretStr`` never shows its value, even mistyped (a DSN with a typo still
+    holds the project's key); other values are shown scrubbed.
+    """
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        names = {name, *getattr(alias, "choices", ()), *([alias] if isinstance(alias, str) else [])}
+        if variable in names:
+            if "SecretStr" in str(info.annotation):
+                return "<hidden>"
+            break
+    if is_sensitive_key(variable):
+        return "<hidden>"
+    return scrub_text(repr(value))

@@ -14,6 +14,9 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lookout_telemetry.errortracking import check_dsn
+from lookout_telemetry.scrub import shown_setting
+
 __all__ = ["ENV_PREFIX", "MonitorSettings", "SettingsError", "get_settings", "load_settings"]
 
 ENV_PREFIX = "MONITOR_"
@@ -60,11 +63,10 @@ class MonitorSettings(BaseSettings):
 
     @field_validator("sentry_dsn")
     @classmethod
-    def _empty_dsn_is_none(cls, dsn: SecretStr | None) -> SecretStr | None:
-        """Treat an empty SENTRY_DSN as unset (compose passes ``${VAR:-}`` through)."""
-        if dsn is not None and not dsn.get_secret_value().strip():
-            return None
-        return dsn
+    def _dsn(cls, dsn: SecretStr | None) -> SecretStr | None:
+        """Blank (compose passes ``${VAR:-}`` through) is off; anything else must be a DSN."""
+        value = None if dsn is None else check_dsn(dsn.get_secret_value())
+        return None if value is None else SecretStr(value)
 
 
 def load_settings(**overrides: object) -> MonitorSettings:
@@ -79,7 +81,8 @@ def load_settings(**overrides: object) -> MonitorSettings:
             if item["type"] == "missing":
                 problems.append(f"{name} is required but not set")
             else:
-                problems.append(f"{name}={item.get('input')!r}: {item['msg']}")
+                shown = shown_setting(MonitorSettings, field, item.get("input"))
+                problems.append(f"{name}={shown}: {item['msg']}")
         raise SettingsError("; ".join(problems)) from None
 
 

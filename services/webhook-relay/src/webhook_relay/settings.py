@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lookout_telemetry.errortracking import check_dsn
 from webhook_relay.errors import SettingsError
 
 __all__ = ["ENV_PREFIX", "Settings", "get_settings", "load_settings"]
@@ -108,11 +109,10 @@ class Settings(BaseSettings):
 
     @field_validator("sentry_dsn")
     @classmethod
-    def _empty_dsn_is_none(cls, dsn: SecretStr | None) -> SecretStr | None:
-        """Treat an empty SENTRY_DSN as unset (compose passes ``${VAR:-}`` through)."""
-        if dsn is not None and not dsn.get_secret_value().strip():
-            return None
-        return dsn
+    def _dsn(cls, dsn: SecretStr | None) -> SecretStr | None:
+        """Blank (compose passes ``${VAR:-}`` through) is off; anything else must be a DSN."""
+        value = None if dsn is None else check_dsn(dsn.get_secret_value())
+        return None if value is None else SecretStr(value)
 
     @model_validator(mode="after")
     def _auth_configured(self) -> Settings:
