@@ -46,6 +46,22 @@ SERVICES: dict[str, tuple[type[CommonSettings], str, int]] = {
 }
 
 
+def _env_int(variable: str, default: int) -> int:
+    """Read a positive whole number from the environment, or fail naming the variable."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        msg = f"{variable}={raw!r}: not a whole number"
+        raise SettingsError(msg) from None
+    if value < 1:
+        msg = f"{variable}={raw!r}: must be at least 1"
+        raise SettingsError(msg)
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lookout-demo", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -57,8 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("DEMO_WORKERS", "1")),
-        help="uvicorn worker processes (metrics then aggregate through PROMETHEUS_MULTIPROC_DIR)",
+        default=None,
+        help=(
+            "default: DEMO_WORKERS, else 1; uvicorn worker processes (metrics then aggregate "
+            "through PROMETHEUS_MULTIPROC_DIR)"
+        ),
     )
     audit = sub.add_parser("audit", help="verify, export, prune or restore the audit log")
     audit.add_argument("--database-url", default=None, help="default: DATABASE_URL")
@@ -152,10 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("DEMO_SERVICE_NAME", args.service)
     try:
         settings = load_settings(settings_cls)
+        port = args.port or _env_int("DEMO_PORT", default_port)
+        args.workers = args.workers or _env_int("DEMO_WORKERS", 1)
     except SettingsError as exc:
         print(f"lookout-demo: {exc}", file=sys.stderr)
         return 2
-    port = args.port or int(os.environ.get("DEMO_PORT", default_port))
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Must be set before any worker imports prometheus_client.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lookout-metrics-")
