@@ -51,6 +51,19 @@ class Journey:
     stack: NativeStack
 
 
+def _add_to_cart_and_log_in(driver: Any, shop: str) -> None:
+    """From the product page just opened: add it to the cart, then log in as the demo user."""
+    driver.find_element("id", "add-to-cart").click()
+    wait_for(driver, "location.pathname === '/cart'")
+    driver.get(f"{shop}/login")
+    driver.find_element("id", "email").send_keys("alice@example.com")
+    driver.find_element("id", "password").send_keys("lookout-demo")
+    driver.find_element("id", "log-in").click()
+    wait_for(driver, f"location.pathname === '/' || {LOGIN_FAILED}", timeout=20)
+    if driver.execute_script("return location.pathname") != "/":
+        pytest.fail(f"login failed: {driver.find_element('id', 'login-status').text}")
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     """Run Tempo, payments and the shop natively; the browser's spans go to Tempo."""
@@ -86,16 +99,7 @@ def journey(stack: NativeStack) -> Journey:
     with browser() as driver:
         driver.get(f"{shop}/products/1")
         driver.find_element("id", "quantity").click()
-        driver.find_element("id", "add-to-cart").click()
-        wait_for(driver, "location.pathname === '/cart'")
-        driver.get(f"{shop}/login")
-        driver.find_element("id", "email").send_keys("alice@example.com")
-        driver.find_element("id", "password").send_keys("lookout-demo")
-        driver.find_element("id", "log-in").click()
-        wait_for(driver, f"location.pathname === '/' || {LOGIN_FAILED}", timeout=20)
-        assert driver.execute_script("return location.pathname") == "/", driver.find_element(
-            "id", "login-status"
-        ).text
+        _add_to_cart_and_log_in(driver, shop)
         driver.get(f"{shop}/checkout")
         trace_id = wait_for(driver, "window.lookoutTelemetry && window.lookoutTelemetry.traceId")
         driver.find_element("id", "cardholder").send_keys("Alice Example")
@@ -144,14 +148,7 @@ def early_journey(stack: NativeStack, journey: Journey) -> Journey:
     shop = stack.url("shop", 8000)
     with _slow_image_server() as slow, browser(page_load_strategy="eager") as driver:
         driver.get(f"{shop}/products/2")
-        driver.find_element("id", "add-to-cart").click()
-        wait_for(driver, "location.pathname === '/cart'")
-        driver.get(f"{shop}/login")
-        driver.find_element("id", "email").send_keys("alice@example.com")
-        driver.find_element("id", "password").send_keys("lookout-demo")
-        driver.find_element("id", "log-in").click()
-        wait_for(driver, f"location.pathname === '/' || {LOGIN_FAILED}", timeout=20)
-        assert driver.execute_script("return location.pathname") == "/"
+        _add_to_cart_and_log_in(driver, shop)
         held = driver.execute_cdp_cmd(
             "Page.addScriptToEvaluateOnNewDocument",
             {

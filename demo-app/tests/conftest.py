@@ -22,11 +22,11 @@ from demo_support import (
     Spans,
     ThreadedServer,
     payments_settings,
-    require_service,
     shop_settings,
 )
 from lookout_demo.payments.app import create_app as create_payments_app
 from lookout_demo.shop.app import create_app as create_shop_app
+from stack_support.backends import require_listening
 from stack_support.bugsink import Bugsink, bugsink_server
 
 
@@ -99,7 +99,7 @@ def shop(make_shop: ShopFactory) -> TestClient:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """Create a throw-away database on the machine's Postgres; drop it afterwards."""
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    require_listening("PostgreSQL", PG_HOST, PG_PORT)
     import asyncpg
 
     name = f"lookout_test_{uuid.uuid4().hex[:10]}"
@@ -122,7 +122,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """Give a test an emptied Redis database (index 11) on the machine's Redis."""
-    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    require_listening("Redis", REDIS_HOST, REDIS_PORT)
     import redis
 
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/11"

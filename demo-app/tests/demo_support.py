@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -29,29 +27,10 @@ from lookout_telemetry import testing as telemetry_testing
 from lookout_telemetry.errortracking import release_name
 
 # Re-exported: the demo tests took it from here before it moved to the shared harness.
-from stack_support.bugsink import free_loopback_port as free_loopback_port  # noqa: PLC0414
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip (locally) or fail (in CI) when a service the test needs is not listening."""
-    if _reachable(host, port):
-        return
-    message = f"{name} is not listening on {host}:{port}; start it (see the README) and rerun"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 class Spans:

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Connection, text
 
-from demo_support import ShopFactory, free_loopback_port, login
+from demo_support import ShopFactory, login
 from lookout_demo.cli import main as cli_main
 from lookout_demo.storage.audit import RETENTION, AuditLog
 from lookout_demo.storage.database import Database
@@ -26,6 +26,7 @@ from lookout_demo.storage.migrations import (
     version_table,
 )
 from lookout_demo.telemetry.metrics import MigrationMetrics
+from stack_support.backends import free_port
 
 
 def _async_url(url: str) -> str:
@@ -99,7 +100,7 @@ def test_unreachable_database_is_retried_then_fails_naming_it() -> None:
     """A database that never answers is retried with backoff, counted, then reported."""
     registry = CollectorRegistry()
     metrics = MigrationMetrics(registry)
-    db = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_loopback_port()}/none")
+    db = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none")
 
     async def run() -> None:
         try:

@@ -15,10 +15,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from prometheus_client import CollectorRegistry
 
-from demo_support import ShopFactory, Spans, free_loopback_port, login, new_cart
+from demo_support import ShopFactory, Spans, login, new_cart
 from lookout_demo.flags import FeatureFlags
 from lookout_demo.shop import experiments
 from lookout_demo.web.clients import classify_user_agent
+from stack_support.backends import free_port
 
 CARD = "4242 4242 4242 4242"
 
@@ -86,7 +87,7 @@ class _Inbox:
 def smtp_sink() -> Iterator[tuple[str, _Inbox]]:
     """Run a real SMTP server (aiosmtpd) on a loopback port; yield its URL and inbox."""
     inbox = _Inbox()
-    port = free_loopback_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -127,7 +128,7 @@ def test_undeliverable_confirmation_stays_queued_and_ages(
 ) -> None:
     """With the SMTP relay down, the message stays pending, is retried, and its age shows."""
     shop = make_shop(
-        smtp_url=f"smtp://127.0.0.1:{free_loopback_port()}",
+        smtp_url=f"smtp://127.0.0.1:{free_port()}",
         outbox_poll_seconds=0.05,
         outbox_retry_seconds=0.05,
     )

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from stack_support.backends import free_port
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 __all__ = [
@@ -29,7 +31,6 @@ __all__ = [
     "PROVISION_SCRIPT",
     "Bugsink",
     "bugsink_server",
-    "free_loopback_port",
     "provision_command",
     "require_bugsink",
 ]
@@ -72,20 +73,13 @@ def require_bugsink() -> None:
     pytest.skip(message)
 
 
-def free_loopback_port() -> int:
-    """Return a loopback TCP port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Bugsink:
     """The real Bugsink from PyPI on a loopback port, SQLite in a folder, a project per service."""
 
     def __init__(self, workdir: Path, projects: Sequence[str] = BUGSINK_PROJECTS) -> None:
         self.workdir = workdir
         self.projects = tuple(projects)
-        self.port = free_loopback_port()
+        self.port = free_port()
         self.db_path = workdir / "db.sqlite3"
         self.log_path = workdir / "bugsink.log"
         self.env = {
