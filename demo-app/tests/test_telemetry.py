@@ -140,8 +140,11 @@ def test_payments_metrics_by_method_and_outcome(
     )
 
 
-def test_cache_hits_and_misses(shop: TestClient, registry: CollectorRegistry) -> None:
+def test_cache_hits_and_misses(make_shop: ShopFactory, registry: CollectorRegistry) -> None:
     """The second read of a product is a cache hit, which takes no pooled connection."""
+    # The outbox worker takes a pooled connection every poll (1 s by default): after its first
+    # round at start-up it must stay asleep while the pool is counted.
+    shop = make_shop(outbox_poll_seconds=3600)
     shop.get("/api/products/6")
     connections_taken = registry.get_sample_value("db_pool_wait_seconds_count")
     shop.get("/api/products/6")
