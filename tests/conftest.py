@@ -31,3 +31,16 @@ def compose(preflight: ModuleType) -> dict[str, Any]:
     """Return docker-compose.yml, parsed (anchors and merge keys resolved, nothing substituted)."""
     data: dict[str, Any] = preflight.load_compose(ROOT / "docker-compose.yml")
     return data
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the end-to-end report (and write test-artifacts/e2e-report.json) when e2e ran."""
+    from stack_support import report
+
+    lines = report.summary()
+    if not lines:
+        return
+    terminalreporter.section("end-to-end report")
+    for line in lines:
+        terminalreporter.write_line(line)
+    report.write_json(ROOT / "test-artifacts" / "e2e-report.json")

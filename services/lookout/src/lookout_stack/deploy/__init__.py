@@ -1,0 +1,1 @@
+"""Deploy the repo's configs to an environment: overlays, render, diff, apply."""
