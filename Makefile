@@ -1,5 +1,5 @@
 # The few targets people look for. `make test` is the one test command (CI runs it too).
-.PHONY: help up down logs test lint test-unit load bench bench-stack bench-queries check dashboards slo
+.PHONY: help up down logs test lint test-unit load bench bench-stack bench-queries bench-series check dashboards slo
 
 # preflight.py needs PyYAML: the project's venv has it; a plain python3 may too.
 PREFLIGHT := $(shell command -v uv >/dev/null 2>&1 && echo "uv run python" || echo python3) scripts/preflight.py
@@ -39,6 +39,9 @@ bench-stack: ## the native stack's start-up time and idle memory (Prometheus, Al
 
 bench-queries: ## every dashboard's PromQL over 24 h of backfilled data: recording rules vs raw (~4 min)
 	uv run python bench/dashboard_queries.py
+
+bench-series: ## memory per active series of a real Prometheus (docs/scaling.md; ~1 min)
+	uv run python bench/prometheus_series.py
 
 check: ## run every dashboard panel's queries against the running stack (data / empty / error)
 	uv run lookout check
