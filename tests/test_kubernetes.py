@@ -267,9 +267,11 @@ def test_service_monitor_matches_the_crd_schema(path: Path, doc: dict[str, Any])
     )
 
 
-@pytest.mark.parametrize(("field", "value"), [("interval", "15 seconds"), ("targetPortt", "http")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("interval", "15 seconds"), ("targetPortt", "http"), ("scheme", "tcp")]
+)
 def test_crd_schema_rejects_a_broken_service_monitor(field: str, value: str) -> None:
-    """A bad duration or a misspelled endpoint field fails the CRD schema."""
+    """A bad duration, a misspelled endpoint field or an unknown scheme fails the CRD schema."""
     broken = copy.deepcopy(SERVICE_MONITORS[0][1])
     broken["spec"]["endpoints"][0][field] = value
     with pytest.raises(jsonschema.ValidationError):
