@@ -621,13 +621,15 @@ def _loki_with_values(workdir: Path) -> dict[str, Any]:
     config["schema_config"] = loki["schemaConfig"]
     config["limits_config"].update(loki["limits_config"])
     s3 = loki["storage"]["s3"]
-    # What the chart's common storage block holds for `storage.type: s3` (Loki's s3 fields).
+    # What the chart's `loki.commonStorageConfig` helper (templates/_helpers.tpl) renders for
+    # `storage.type: s3`: Loki's own s3 field names, bucketnames from bucketNames.chunks.
     config["common"]["storage"] = {
         "s3": {
             "endpoint": s3["endpoint"],
             "access_key_id": s3["accessKeyId"],
             "secret_access_key": s3["secretAccessKey"],
             "s3forcepathstyle": s3["s3ForcePathStyle"],
+            "insecure": s3["insecure"],
             "bucketnames": loki["storage"]["bucketNames"]["chunks"],
         }
     }
