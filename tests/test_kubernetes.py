@@ -330,7 +330,7 @@ def test_image_is_the_compose_image_at_the_env_version(service: Service) -> None
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_ports_and_probes_match_the_service(service: Service) -> None:
-    """The container port is compose's; probes hit /health/live and /health/ready on it."""
+    """The port is compose's; liveness is the image's HEALTHCHECK path, readiness compose's."""
     container = _container(service)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert set(ports.values()) == COMPOSE_SERVICE_PORTS[service.compose]
@@ -340,9 +340,15 @@ def test_ports_and_probes_match_the_service(service: Service) -> None:
         kind: container[kind]["httpGet"]
         for kind in ("startupProbe", "livenessProbe", "readinessProbe")
     }
-    assert probes["startupProbe"]["path"] == "/health/live"
-    assert probes["livenessProbe"]["path"] == "/health/live"
-    assert probes["readinessProbe"]["path"] == "/health/ready"
+    # Liveness is the image's own HEALTHCHECK path, readiness compose's healthcheck path.
+    image_check = re.search(
+        r"^HEALTHCHECK .*?(/health/\w+)", (ROOT / service.dockerfile).read_text(), re.S | re.M
+    )
+    compose_check = re.search(r"/health/\w+", str(_compose_service(service.compose)["healthcheck"]))
+    assert image_check and compose_check, f"{service.name}: no health path in Dockerfile or compose"
+    assert probes["startupProbe"]["path"] == image_check.group(1) == "/health/live"
+    assert probes["livenessProbe"]["path"] == image_check.group(1)
+    assert probes["readinessProbe"]["path"] == compose_check.group(0) == "/health/ready"
     assert {p["port"] for p in probes.values()} == {"http"}
 
 
