@@ -42,11 +42,30 @@ SCHEMAS = ROOT / "tests" / "schemas"
 # The Kubernetes version the manifests are written for: the oldest minor the Mimir chart 6.0
 # supports is 1.29; 1.33 is the oldest release still in upstream support when this was written.
 KUBERNETES_VERSION = "1.33.0"
-# Fake object-storage credentials for the real Loki and Tempo to expand (never contacted).
-S3_ENV = {
+# Fake object-storage credentials and Kafka address for the real Loki and Tempo to expand
+# (never contacted: the config checks do not dial out).
+BACKEND_ENV = {
     "S3_ENDPOINT": "minio.lookout.svc:9000",
     "S3_ACCESS_KEY_ID": "test-access-key",
     "S3_SECRET_ACCESS_KEY": "test-secret-key",
+    "KAFKA_ADDRESS": "kafka.lookout.svc:9092",
+}
+# The Secrets the charts take their environment from (deploy/kubernetes/README.md).
+OBJECT_STORAGE_SECRET = "lookout-object-storage"
+KAFKA_SECRET = "lookout-kafka"
+# Charts whose backends write through Kafka: Mimir's ingest storage, Tempo 3.0's microservices.
+KAFKA_CHARTS = ["mimir-distributed", "tempo-distributed"]
+# Where each of them takes the Kafka bootstrap address in its values.
+KAFKA_ADDRESS_PATHS = {
+    "mimir-distributed": ("mimir", "structuredConfig", "ingest_storage", "kafka", "address"),
+    "tempo-distributed": ("ingest", "kafka", "address"),
+}
+# tempo-distributed 3.0.7's defaults for the `ingest.kafka` keys its config template renders
+# (charts/tempo-distributed/values.yaml at f2a262d8, tests/schemas/helm-tempo-distributed.yaml).
+TEMPO_CHART_INGEST_DEFAULTS = {
+    "topic": "tempo-traces",
+    "auto_create_topic_enabled": True,
+    "auto_create_topic_default_partitions": 3,
 }
 # OpenTelemetry SDK environment variables the services may be given: the spec's general and
 # OTLP exporter ones (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/,
@@ -532,13 +551,58 @@ def test_values_carry_no_credentials(chart: str) -> None:
     assert not leaked, f"{chart}: take {leaked} from a Secret"
 
 
+def _env_secrets(chart: str) -> list[str]:
+    return [e["secretRef"]["name"] for e in _values(chart)["global"]["extraEnvFrom"]]
+
+
 def test_credentials_come_from_the_object_storage_secret() -> None:
     """Every chart that expands ${S3_...} gets them from the lookout-object-storage Secret."""
     for chart in ("mimir-distributed", "loki", "tempo-distributed"):
-        values = _values(chart)
-        assert "${S3_SECRET_ACCESS_KEY}" in yaml.safe_dump(values)
-        sources = [e["secretRef"]["name"] for e in values["global"]["extraEnvFrom"]]
-        assert sources == ["lookout-object-storage"], chart
+        assert "${S3_SECRET_ACCESS_KEY}" in yaml.safe_dump(_values(chart))
+        assert OBJECT_STORAGE_SECRET in _env_secrets(chart), chart
+    assert _env_secrets("loki") == [OBJECT_STORAGE_SECRET]
+
+
+@pytest.mark.parametrize("chart", KAFKA_CHARTS)
+def test_kafka_address_comes_from_the_kafka_secret(chart: str) -> None:
+    """Mimir and Tempo take the Kafka address as ${KAFKA_ADDRESS} from the lookout-kafka Secret."""
+    assert str(_dig(_values(chart), KAFKA_ADDRESS_PATHS[chart])) == "${KAFKA_ADDRESS}"
+    assert _env_secrets(chart) == [OBJECT_STORAGE_SECRET, KAFKA_SECRET]
+
+
+def test_mimir_demo_kafka_is_off() -> None:
+    """The Mimir chart's single-broker demo Kafka is not deployed: Mimir uses the external one."""
+    assert _values("mimir-distributed")["kafka"]["enabled"] is False
+
+
+def test_tempo_partitions_match_block_builders_and_live_stores() -> None:
+    """Tempo's topic gets one partition per block-builder and per live-store replica."""
+    values = _values("tempo-distributed")
+    partitions = values["ingest"]["kafka"]["auto_create_topic_default_partitions"]
+    assert values["blockBuilder"]["replicas"] == partitions
+    assert values["liveStore"]["replicas"] == partitions
+
+
+def test_tempo_distributor_receives_the_collector_otlp_grpc() -> None:
+    """The distributor's OTLP gRPC receiver is on, on the port the collector exports to."""
+    otlp_grpc = _values("tempo-distributed")["traces"]["otlp"]["grpc"]
+    assert otlp_grpc["enabled"] is True
+    collector = load_yaml(ROOT / "otel-collector" / "config.yaml")
+    endpoint = collector["exporters"]["otlp_grpc/tempo"]["endpoint"]
+    # The chart's config template binds the receiver to 0.0.0.0:4317 (receiverConfig unset).
+    assert "receiverConfig" not in otlp_grpc
+    assert host_port(endpoint)[1] == 4317
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_key_tree_source_is_the_pinned_major_version(chart: str) -> None:
+    """A key tree transcribed from another chart version is at least of the pinned major."""
+    schema = KeySchema.load(SCHEMAS / f"helm-{chart}.yaml")
+    source = schema.data["source"]
+    transcribed = str(source.get("chart_version", schema.version))
+    assert transcribed.split(".", 1)[0] == schema.version.split(".", 1)[0], (
+        f"{schema.path.name}: transcribed from {transcribed}, pinned {schema.version}"
+    )
 
 
 # --- Grafana: the same data sources and dashboards as compose -----------------------------------
@@ -616,7 +680,7 @@ def _verify(name: str, config: dict[str, Any], workdir: Path, *flags: str) -> st
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, **S3_ENV},
+        env={**os.environ, **BACKEND_ENV},
     )
     return "" if result.returncode == 0 else (result.stdout + result.stderr)[-2000:]
 
@@ -643,12 +707,22 @@ def _loki_with_values(workdir: Path) -> dict[str, Any]:
     return config
 
 
+def _tempo_ingest_block(values: dict[str, Any]) -> dict[str, Any]:
+    """The `ingest:` block the chart's config template renders from `ingest.kafka` (no SASL/TLS)."""
+    kafka = {**TEMPO_CHART_INGEST_DEFAULTS, **values["ingest"]["kafka"]}
+    keys = ("address", *TEMPO_CHART_INGEST_DEFAULTS)
+    return {"kafka": {key: kafka[key] for key in keys}}
+
+
 def _tempo_with_values(workdir: Path) -> dict[str, Any]:
-    """Tempo's native config with the values' structuredConfig storage merged in."""
-    structured = _values("tempo-distributed")["tempo"]["structuredConfig"]
+    """Tempo's native config with the values' storage, ingest block and overrides merged in."""
+    values = _values("tempo-distributed")
+    structured = values["tempo"]["structuredConfig"]
     config = _native_config("tempo", workdir)
     config["storage"]["trace"].update(structured["storage"]["trace"])
     config["storage"]["trace"].pop("local", None)
+    config["ingest"] = _tempo_ingest_block(values)
+    config["overrides"] = {"defaults": values["overrides"]["defaults"]}
     return config
 
 
@@ -661,9 +735,18 @@ def test_real_loki_accepts_the_values_schema_limits_and_storage(tmp_path: Path) 
 
 @pytest.mark.integration
 def test_real_tempo_accepts_the_values_structured_config(tmp_path: Path) -> None:
-    """Tempo 3.0.3 `-config.verify` accepts the structuredConfig storage from the values."""
+    """Tempo 3.0.3 `-config.verify` accepts the values' S3 storage, Kafka ingest and overrides."""
     failure = _verify("tempo", _tempo_with_values(tmp_path), tmp_path, "-config.verify=true")
     assert not failure, failure
+
+
+@pytest.mark.integration
+def test_real_tempo_rejects_a_misspelled_ingest_key(tmp_path: Path) -> None:
+    """The ingest check can fail: a misspelled Kafka key in the rendered ingest block is refused."""
+    config = _tempo_with_values(tmp_path)
+    kafka = config["ingest"]["kafka"]
+    kafka["topik"] = kafka.pop("topic")
+    assert _verify("tempo", config, tmp_path, "-config.verify=true")
 
 
 @pytest.mark.integration
