@@ -594,6 +594,13 @@ def test_tempo_distributor_receives_the_collector_otlp_grpc() -> None:
     assert host_port(endpoint)[1] == 4317
 
 
+def test_tempo_expand_env_flag_reaches_only_the_tempo_pods() -> None:
+    """-config.expand-env=true is in defaults.extraArgs (Tempo pods), not global (memcached too)."""
+    values = _values("tempo-distributed")
+    assert values["defaults"]["extraArgs"] == ["-config.expand-env=true"]
+    assert "extraArgs" not in values["global"]
+
+
 @pytest.mark.parametrize("chart", CHARTS)
 def test_key_tree_source_is_the_pinned_major_version(chart: str) -> None:
     """A key tree transcribed from another chart version is at least of the pinned major."""
