@@ -589,6 +589,18 @@ class Running:
         return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
 
 
+def _stop(process: subprocess.Popen[bytes], signum: int, grace: float) -> None:
+    """Send ``signum`` to a process still running; SIGKILL it if it outlives ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 @contextmanager
 def _started(name: str, rendered: Rendered, log: Path, kill: bool = False) -> Iterator[Running]:
     """Start the real backend from ``rendered``; stop it (SIGTERM, or SIGKILL if ``kill``)."""
@@ -607,13 +619,7 @@ def _started(name: str, rendered: Rendered, log: Path, kill: bool = False) -> It
         poll_until(ready, f"{name} /ready (log: {log})", timeout=60)
         yield Running(process, time.monotonic() - started, log)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        _stop(process, signal.SIGKILL if kill else signal.SIGTERM, STOP_GRACE_SECONDS)
 
 
 def _verify(name: str, rendered: Rendered) -> subprocess.CompletedProcess[str]:
@@ -660,13 +666,16 @@ def test_loki_refuses_to_start_without_the_s3_credentials(tmp_path: Path, s3: S3
     assert "get credentials" in result.stderr, result.stderr[-2000:]
 
 
+#: The OTLP resource of the shop, as its SDK sends it.
+SHOP_RESOURCE = {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]}
+
+
 def _otlp_log(line: str) -> dict[str, Any]:
+    """Return an OTLP/JSON logs request with one line from the shop."""
     return {
         "resourceLogs": [
             {
-                "resource": {
-                    "attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]
-                },
+                "resource": SHOP_RESOURCE,
                 "scopeLogs": [
                     {
                         "logRecords": [
@@ -714,13 +723,12 @@ def test_loki_log_survives_the_loss_of_its_local_disk(tmp_path: Path, s3: S3) ->
 
 
 def _otlp_span(trace_id: str) -> dict[str, Any]:
+    """Return an OTLP/JSON traces request with one server span of the shop."""
     now = time.time_ns()
     return {
         "resourceSpans": [
             {
-                "resource": {
-                    "attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]
-                },
+                "resource": SHOP_RESOURCE,
                 "scopeSpans": [
                     {
                         "spans": [
@@ -917,15 +925,9 @@ class _Pair:
         poll_until(clustered, "the two Alertmanagers to see each other", timeout=60)
 
     def stop(self) -> None:
+        """Stop every process this pair started (relays drain for up to 10 s)."""
         for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            _stop(process, signal.SIGTERM, 15)
 
 
 @pytest.fixture(scope="module")
@@ -1121,9 +1123,4 @@ def test_monitor_stores_its_runs_in_postgres(tmp_path: Path, databases: dict[str
             )
             assert count >= 1
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            _stop(process, signal.SIGTERM, 15)
