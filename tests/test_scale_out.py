@@ -188,6 +188,18 @@ def test_every_reference_names_something_defined() -> None:
     assert not problems, problems
 
 
+def test_override_holds_no_credential_literally() -> None:
+    """Every password, secret, key or credential-bearing URL in the override comes from .env."""
+    literal = []
+    for name, spec in OVERRIDE["services"].items():
+        for variable, value in (spec.get("environment") or {}).items():
+            secretive = re.search(r"PASSWORD|SECRET|KEY|TOKEN|DSN|MC_HOST|DATABASE_URL", variable)
+            # A *_FILE variable names where a secret is mounted, not the secret.
+            if secretive and not variable.endswith("_FILE") and "${" not in str(value):
+                literal.append(f"{name}: {variable}")
+    assert not literal, f"put these in .env and reference them: {literal}"
+
+
 @pytest.mark.parametrize("service", [s for s in NEW_SERVICES if s not in ONE_SHOT])
 def test_new_long_running_service_has_limits_restart_and_health(service: str) -> None:
     """New services restart, have a memory limit and a healthcheck (Mimir says why not)."""
