@@ -357,6 +357,11 @@ def test_rules_move_from_prometheus_to_the_mimir_ruler() -> None:
     assert job["command"][:2] == ["rules", "sync"]
     assert "--rule-dirs=/etc/prometheus/rules" in job["command"]
     assert "--id=anonymous" in job["command"]
+    # mimirtool reads each file strictly (namespace, groups) and, with no `namespace:`, names
+    # the namespace after the file (pkg/mimirtool/rules/parser.go): one per file, no clash.
+    files = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
+    assert all(set(load_yaml(f)) <= {"namespace", "groups"} for f in files)
+    assert len({f.stem for f in files}) == len(files)
     assert load_yaml(SCALE_OUT / "mimir.yaml")["multitenancy_enabled"] is False
     assert "--storage.tsdb.retention.time=1d" in MERGED["prometheus"]["command"]
 
@@ -546,8 +551,14 @@ class Rendered:
     ports: dict[str, int]
 
 
-def _render(name: str, workdir: Path, s3_hostport: str, receiver: str) -> Rendered:
-    """Write loki.yaml or tempo.yaml with addresses, ports and paths moved onto this machine."""
+def _render(name: str, workdir: Path, s3_hostport: str, *receivers: str) -> Rendered:
+    """Write loki.yaml or tempo.yaml with addresses, ports and paths moved onto this machine.
+
+    ``receivers`` stand in for the two Alertmanagers (Loki; one may serve for both) or for
+    Mimir (Tempo: the first).
+    """
+    receiver = receivers[0]
+    alertmanagers = ",".join(f"http://{r}" for r in (receivers * 2)[:2])
     text = (SCALE_OUT / f"{name}.yaml").read_text(encoding="utf-8")
     data = workdir / "data"
     if name == "loki":
@@ -557,7 +568,7 @@ def _render(name: str, workdir: Path, s3_hostport: str, receiver: str) -> Render
             "grpc_listen_port: 9096": f"grpc_listen_port: {ports['grpc']}",
             " /loki": f" {data}",
             "/etc/loki/rules": str(ROOT / "loki" / "rules"),
-            "http://alertmanager:9093,http://alertmanager-2:9093": f"http://{receiver}",
+            "http://alertmanager:9093,http://alertmanager-2:9093": alertmanagers,
         }
     else:
         ports = {
@@ -682,22 +693,37 @@ def test_loki_refuses_to_start_without_the_s3_credentials(tmp_path: Path, s3: S3
 SHOP_RESOURCE = {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]}
 
 
-def _otlp_log(line: str) -> dict[str, Any]:
-    """Return an OTLP/JSON logs request with one line from the shop."""
-    return {
-        "resourceLogs": [
-            {
-                "resource": SHOP_RESOURCE,
-                "scopeLogs": [
-                    {
-                        "logRecords": [
-                            {"timeUnixNano": str(time.time_ns()), "body": {"stringValue": line}}
-                        ]
-                    }
-                ],
-            }
-        ]
-    }
+def _otlp_log(line: str, **attributes: str | bool) -> dict[str, Any]:
+    """Return an OTLP/JSON logs request with one line from the shop (and its attributes)."""
+    record: dict[str, Any] = {"timeUnixNano": str(time.time_ns()), "body": {"stringValue": line}}
+    record["attributes"] = [
+        {"key": k, "value": {"boolValue": v} if isinstance(v, bool) else {"stringValue": v}}
+        for k, v in attributes.items()
+    ]
+    return {"resourceLogs": [{"resource": SHOP_RESOURCE, "scopeLogs": [{"logRecords": [record]}]}]}
+
+
+@integration
+@pytest.mark.timeout(180)
+def test_loki_ruler_alerts_reach_both_alertmanagers(tmp_path: Path, s3: S3) -> None:
+    """A brute-force log line fires the Loki ruler's alert at both members of the HA pair."""
+    with WebhookReceiver() as first, WebhookReceiver() as second:
+        rendered = _render("loki", tmp_path, s3.hostport, first.hostport, second.hostport)
+        base = f"http://127.0.0.1:{rendered.ports['http']}"
+        with _started("loki", rendered, tmp_path / "loki.log"):
+            body = _otlp_log("bruteforce detected", security=True, event="bruteforce_detected")
+            assert httpx.post(f"{base}/otlp/v1/logs", json=body, timeout=10).status_code == 204
+
+            def fired(receiver: WebhookReceiver) -> bool:
+                return any(
+                    alert["labels"]["alertname"] == "LogBruteForceDetected"
+                    for d in receiver.snapshot()
+                    if d.path == "/api/v2/alerts"
+                    for alert in d.json
+                )
+
+            # The ruler evaluates every 15 s (loki.yaml); the alert has no `for`.
+            poll_until(lambda: fired(first) and fired(second), "the alert at both", timeout=90)
 
 
 @integration
