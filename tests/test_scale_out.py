@@ -907,7 +907,7 @@ class _Pair:
         poll_until(lambda: httpx.get(url, timeout=2).status_code == 200, description, timeout=60)
 
     def start(self) -> None:
-        """Start both relays (one after the other), then both Alertmanagers, and wait."""
+        """Start both relays together, then both Alertmanagers, and wait until they are a pair."""
         token = self.workdir / "relay_token"
         token.write_text("scale-out-test-token\n", encoding="utf-8")
         routing = self.workdir / "routing.yml"
@@ -933,7 +933,8 @@ class _Pair:
                 "RELAY_LOG_LEVEL": "WARNING",
             }
             self._spawn([sys.executable, "-m", "webhook_relay", "serve"], env, f"relay-{index}.log")
-            # The two replicas create the schema in turn, as a rolling start would.
+        # Both start at once on the empty database, as compose starts them.
+        for index in (0, 1):
             self._wait_ok(f"{self.relay_url(index)}/health/ready", f"relay {index} ready")
         binary = str(require_binary("alertmanager"))
         shipped = (ROOT / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8")
