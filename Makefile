@@ -1,5 +1,5 @@
 # The few targets people look for. `make test` is the one test command (CI runs it too).
-.PHONY: help up down logs test lint test-unit load bench bench-stack bench-queries bench-series check dashboards slo
+.PHONY: help up up-scale down logs test lint test-unit load bench bench-stack bench-queries bench-series check dashboards slo
 
 # preflight.py needs PyYAML: the project's venv has it; a plain python3 may too.
 PREFLIGHT := $(shell command -v uv >/dev/null 2>&1 && echo "uv run python" || echo python3) scripts/preflight.py
@@ -11,6 +11,13 @@ up: ## check host ports, start the stack, print where everything is
 	$(PREFLIGHT)
 	docker compose up -d --build --wait
 	$(PREFLIGHT) --urls
+
+up-scale: ## the scale-out profile (Mimir, MinIO, HA Alertmanagers, relays on Postgres): deploy/scale-out/
+	$(PREFLIGHT)
+	$(PREFLIGHT) --compose-file deploy/scale-out/compose.yaml
+	docker compose -f docker-compose.yml -f deploy/scale-out/compose.yaml up -d --build --wait
+	$(PREFLIGHT) --urls
+	$(PREFLIGHT) --compose-file deploy/scale-out/compose.yaml --urls
 
 down: ## stop the stack (data volumes are kept; `docker compose down --volumes` drops them)
 	docker compose down
