@@ -1,0 +1,90 @@
+"""The repo-shaped tree a check reads: which files it has, and results built from findings."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import yaml
+
+from lookout_stack.validate.model import CheckResult, Finding, Status
+
+__all__ = [
+    "IGNORED_DIRS",
+    "absent",
+    "line_of",
+    "outcome",
+    "relative",
+    "skipped",
+    "walk",
+]
+
+#: Folders that are not the project's files (virtualenvs, caches, npm's packages, git).
+IGNORED_DIRS = frozenset({".git", ".venv", ".cache", "node_modules", "test-artifacts"})
+
+
+def absent(root: Path, *paths: str) -> str | None:
+    """Return the skip reason naming the first of ``paths`` missing under ``root``, else None."""
+    for path in paths:
+        if not (root / path).exists():
+            return f"no {path} in {root}"
+    return None
+
+
+def relative(path: Path | str, root: Path) -> str:
+    """Return ``path`` relative to ``root`` when it is below it (as findings name files)."""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def walk(root: Path, names: Iterable[str]) -> Iterator[Path]:
+    """Yield the files under ``root`` whose name is one of ``names`` (ignored folders skipped)."""
+    wanted = set(names)
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS]  # prune: never enter .venv
+        found += [Path(folder) / f for f in files if f in wanted]
+    yield from sorted(found)
+
+
+def skipped(name: str, reason: str) -> CheckResult:
+    """Return a skipped result with its reason."""
+    return CheckResult(name=name, status="skipped", detail=reason)
+
+
+def outcome(name: str, detail: str, findings: list[Finding]) -> CheckResult:
+    """Return passed when there are no findings, else failed with them."""
+    status: Status = "failed" if findings else "passed"
+    return CheckResult(name=name, status=status, detail=detail, findings=findings)
+
+
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def line_of(path: Path, field: str) -> int | None:
+    """Return the 1-based line of ``field`` (``$.services.shop.ports[0]``) in a YAML file.
+
+    The nearest existing ancestor's line is returned when the field itself is absent (a
+    missing key is reported where it should be); None when the file does not parse.
+    """
+    try:
+        node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for key, index in _STEP.findall(field):
+        if isinstance(node, yaml.MappingNode) and key:
+            match = next((pair for pair in node.value if pair[0].value == key), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
