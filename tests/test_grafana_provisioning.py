@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from keyschema_support import COMPOSE_SERVICE_PORTS, SCHEMAS_DIR, KeySchema, host_port, load_yaml
 
+from lookout_stack.validate.checks.key_schemas import key_findings
+
 ROOT = Path(__file__).resolve().parent.parent
 PROVISIONING = ROOT / "grafana" / "provisioning"
 DATASOURCES_PATH = PROVISIONING / "datasources" / "datasources.yaml"
@@ -95,8 +97,9 @@ def test_provisioning_file_uses_only_keys_of_the_pinned_grafana(
     schema: KeySchema, path: Path
 ) -> None:
     """Every key in a provisioning file is one the pinned Grafana version documents."""
-    errors = schema.check(load_yaml(path), str(path.relative_to(ROOT)))
-    assert not errors, "\n".join(errors)
+    assert schema.path == SCHEMA_PATH
+    findings = key_findings(ROOT, path.relative_to(ROOT).as_posix(), SCHEMA_PATH.name)
+    assert not findings, "\n".join(f"{f.where}: {f.message}" for f in findings)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from lookout_stack.validate.checks.promtool_rules import check_rule_file
+from lookout_stack.validate.checks.promtool_tests import run_test_file
 from stack_support import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,18 +112,6 @@ def require_promtool() -> str:
     return str(require_binary("promtool"))
 
 
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run promtool with ``args`` from the repo root and return the finished process."""
-    return subprocess.run(
-        [require_promtool(), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
-
-
 def test_there_are_rule_files_and_unit_tests() -> None:
     """The globs find rule files and promtool test files (an empty glob would pass vacuously)."""
     assert RULE_FILES, f"no rule files in {RULES_DIR}"
@@ -132,16 +121,19 @@ def test_there_are_rule_files_and_unit_tests() -> None:
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=[p.name for p in RULE_FILES])
 def test_promtool_accepts_the_rule_file(path: Path) -> None:
-    """promtool check rules accepts the rule file."""
-    result = promtool("check", "rules", str(path.relative_to(ROOT)))
-    assert result.returncode == 0, f"promtool check rules {path}:\n{result.stdout}{result.stderr}"
+    """promtool check rules accepts the rule file (lookout validate's promtool-rules check)."""
+    require_promtool()
+    rules, findings = check_rule_file(ROOT, path.relative_to(ROOT).as_posix())
+    assert not findings, f"promtool check rules {path}: {findings}"
+    assert rules > 0, f"promtool found no rules in {path}"
 
 
 @pytest.mark.parametrize("path", TEST_FILES, ids=[p.name for p in TEST_FILES])
 def test_promtool_unit_tests_pass(path: Path) -> None:
-    """promtool test rules passes every case of the test file."""
-    result = promtool("test", "rules", str(path.relative_to(ROOT)))
-    assert result.returncode == 0, f"promtool test rules {path}:\n{result.stdout}{result.stderr}"
+    """promtool test rules passes every case of the test file (lookout validate's check)."""
+    require_promtool()
+    findings = run_test_file(ROOT, path.relative_to(ROOT).as_posix())
+    assert not findings, f"promtool test rules {path}: {findings}"
 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=[p.name for p in RULE_FILES])

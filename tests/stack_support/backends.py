@@ -13,8 +13,9 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
+
+from lookout_stack.validate import tools
 
 __all__ = [
     "IN_CI",
@@ -30,7 +31,6 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SHARED_BACKENDS = ROOT.parent / "shared" / "backends"
-CACHE = ROOT / ".cache" / "backends"
 BACKENDS = ("loki", "tempo")
 
 
@@ -39,45 +39,15 @@ class MissingPrerequisite(RuntimeError):
 
 
 def backends_dir() -> Path:
-    """Return the folder holding executable ``loki`` and ``tempo``, unpacking them if needed."""
-    configured = os.environ.get("LOOKOUT_BACKENDS_DIR")
-    if configured:
-        folder = Path(configured)
-        missing = [name for name in BACKENDS if not os.access(folder / name, os.X_OK)]
-        if missing:
-            msg = (
-                f"LOOKOUT_BACKENDS_DIR={configured} has no executable {', '.join(missing)}: "
-                f"point it at a folder with the unpacked binaries, or unset it to use "
-                f"{SHARED_BACKENDS}"
-            )
-            raise MissingPrerequisite(msg)
-        return folder
-    shared = next((c for c in _shared_candidates() if (c / "unpack").is_file()), None)
-    if shared is None:
-        looked = ", ".join(str(c) for c in _shared_candidates())
-        msg = (
-            f"the real Loki and Tempo are not here: LOOKOUT_BACKENDS_DIR is not set and none "
-            f"of {looked} has them (see DESIGN.md, 'Real Loki and Tempo')"
-        )
-        raise MissingPrerequisite(msg)
-    unpack = shared / "unpack"
-    if all(os.access(CACHE / name, os.X_OK) for name in BACKENDS):
-        # unpack verifies checksums; skip it when both are in place (a test session calls this
-        # often). A new SHA256SUMS means new files: compare modification times.
-        sums = shared / "SHA256SUMS"
-        if all((CACHE / n).stat().st_mtime >= sums.stat().st_mtime for n in BACKENDS):
-            return CACHE
-    result = subprocess.run(
-        [sys.executable, str(unpack), str(CACHE)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        msg = f"{unpack} {CACHE} failed ({result.returncode}): {result.stderr.strip()}"
-        raise MissingPrerequisite(msg)
-    return CACHE
+    """Return the folder holding executable ``loki`` and ``tempo``, unpacking them if needed.
+
+    The finder is `lookout validate`'s (lookout_stack.validate.tools), given this checkout and
+    its origin's neighbour as places to look.
+    """
+    try:
+        return tools.backends_dir(ROOT, _shared_candidates()[1:])
+    except tools.ToolMissing as missing:
+        raise MissingPrerequisite(str(missing)) from missing
 
 
 def _shared_candidates() -> list[Path]:
