@@ -151,7 +151,9 @@ def backend_binary(name: str, checkouts: Iterable[Path]) -> Path:
 # "FILE: 5:11: message" (promtool), "line 5: message" (Go's YAML errors), "at line 5" (others).
 _AT_LINE = re.compile(r"^:?\s*(\d+):(?:\d+:)?\s*|\bline (\d+)\b")
 #: Lines of tool output that carry no problem of their own.
-_NOISE = re.compile(r"^(Checking |FAILED:$|SUCCESS)|unmarshal errors:$")
+_NOISE = re.compile(
+    r"^(Checking |FAILED:$|SUCCESS)|unmarshal errors:$|^amtool: error: failed to validate"
+)
 
 
 def findings_from(output: str, file: str, limit: int = 20) -> list[Finding]:
@@ -166,6 +168,7 @@ def findings_from(output: str, file: str, limit: int = 20) -> list[Finding]:
         if not text or _NOISE.search(text):
             continue
         text = text.removeprefix(file).strip() if text.startswith(file) else text
+        text = text.removeprefix("FAILED:").strip()
         found = _AT_LINE.search(text)
         line = next((g for g in found.groups() if g), None) if found else None
         if found and found.start() == 0:

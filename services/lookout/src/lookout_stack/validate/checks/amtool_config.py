@@ -28,7 +28,7 @@ class AmtoolConfig:
         result = run([program("amtool"), "check-config", CONFIG_FILE], cwd=root)
         findings: list[Finding] = []
         if result.returncode != 0:
-            findings = findings_from(result.stderr, CONFIG_FILE) or [
+            findings = findings_from(result.stdout + result.stderr, CONFIG_FILE) or [
                 Finding(CONFIG_FILE, f"amtool check-config exited {result.returncode}")
             ]
         return outcome(self.name, CONFIG_FILE, findings)
