@@ -110,6 +110,8 @@ class ComposeRules:
         findings = []
         for service in services:
             problems = rule_problems(service, compose) + dependency_problems(service, compose)
+            if not problems:
+                continue
             line = line_of(root / COMPOSE_FILE, f"$.services.{service}")
             where = f"{COMPOSE_FILE}:{line}" if line else COMPOSE_FILE
             findings += [Finding(where, f"service {service}: {p}") for p in problems]
