@@ -28,6 +28,7 @@ __all__ = [
     "backend_binary",
     "backends_dir",
     "checkouts",
+    "failure_findings",
     "find_root",
     "findings_from",
     "program",
@@ -153,6 +154,7 @@ _AT_LINE = re.compile(r"^:?\s*(\d+):(?:\d+:)?\s*|\bline (\d+)\b")
 #: Lines of tool output that carry no problem of their own.
 _NOISE = re.compile(
     r"^(Checking |FAILED:$|SUCCESS)|unmarshal errors:$|^amtool: error: failed to validate"
+    r"|level=info"
 )
 
 
@@ -175,3 +177,12 @@ def findings_from(output: str, file: str, limit: int = 20) -> list[Finding]:
             text = text[found.end() :]
         findings.append(Finding(f"{file}:{line}" if line else file, text.lstrip(": ")))
     return findings[:limit]
+
+
+def failure_findings(result: subprocess.CompletedProcess[str], file: str) -> list[Finding]:
+    """Return [] when the tool exited 0, else its problems about ``file`` (never none at all)."""
+    if result.returncode == 0:
+        return []
+    command = Path(str(result.args[0])).name
+    found = findings_from(result.stdout + result.stderr, file)
+    return found or [Finding(file, f"{command} exited {result.returncode}")]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tools import findings_from, program, run
+from lookout_stack.validate.model import CheckResult
+from lookout_stack.validate.tools import failure_findings, program, run
 from lookout_stack.validate.tree import absent, outcome, skipped
 
 __all__ = ["CHECK", "CONFIG_FILE", "AmtoolConfig"]
@@ -26,12 +26,7 @@ class AmtoolConfig:
         if reason := absent(root, CONFIG_FILE):
             return skipped(self.name, reason)
         result = run([program("amtool"), "check-config", CONFIG_FILE], cwd=root)
-        findings: list[Finding] = []
-        if result.returncode != 0:
-            findings = findings_from(result.stdout + result.stderr, CONFIG_FILE) or [
-                Finding(CONFIG_FILE, f"amtool check-config exited {result.returncode}")
-            ]
-        return outcome(self.name, CONFIG_FILE, findings)
+        return outcome(self.name, CONFIG_FILE, failure_findings(result, CONFIG_FILE))
 
 
 CHECK = AmtoolConfig()

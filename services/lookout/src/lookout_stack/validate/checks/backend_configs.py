@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tools import backend_binary, checkouts, findings_from, run
+from lookout_stack.validate.model import CheckResult
+from lookout_stack.validate.tools import backend_binary, checkouts, failure_findings, run
 from lookout_stack.validate.tree import absent, outcome, skipped
 
 __all__ = ["LOKI", "TEMPO", "BackendConfig"]
@@ -28,16 +28,7 @@ class BackendConfig:
             return skipped(self.name, reason)
         binary = backend_binary(self.backend, checkouts(root))
         result = run([binary, f"-config.file={self.config_file}", *self.verify], cwd=root)
-        findings: list[Finding] = []
-        if result.returncode != 0:
-            errors = [
-                line
-                for line in (result.stderr + result.stdout).splitlines()
-                if "level=info" not in line
-            ]
-            findings = findings_from("\n".join(errors), self.config_file) or [
-                Finding(self.config_file, f"{self.backend} exited {result.returncode}")
-            ]
+        findings = failure_findings(result, self.config_file)
         return outcome(self.name, f"{self.config_file} ({binary})", findings)
 
 

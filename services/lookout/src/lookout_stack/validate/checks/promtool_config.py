@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tools import findings_from, program, run
+from lookout_stack.validate.model import CheckResult
+from lookout_stack.validate.tools import failure_findings, program, run
 from lookout_stack.validate.tree import absent, outcome, skipped
 
 __all__ = ["CHECK", "CONFIG_FILE", "PromtoolConfig"]
@@ -34,12 +34,7 @@ class PromtoolConfig:
             CONFIG_FILE,
         ]
         result = run(argv, cwd=root)
-        findings: list[Finding] = []
-        if result.returncode != 0:
-            findings = findings_from(result.stderr + result.stdout, CONFIG_FILE) or [
-                Finding(CONFIG_FILE, f"promtool check config exited {result.returncode}")
-            ]
-        return outcome(self.name, CONFIG_FILE, findings)
+        return outcome(self.name, CONFIG_FILE, failure_findings(result, CONFIG_FILE))
 
 
 CHECK = PromtoolConfig()

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tools import findings_from, program, run
+from lookout_stack.validate.tools import failure_findings, program, run
 from lookout_stack.validate.tree import outcome, skipped
 
 __all__ = ["CHECK", "RULES_DIR", "PromtoolRules", "check_rule_file"]
@@ -18,11 +18,8 @@ _FOUND = re.compile(r"SUCCESS: (\d+) rules found")
 def check_rule_file(root: Path, path: str) -> tuple[int, list[Finding]]:
     """Run `promtool check rules` on one file (relative to ``root``): (rules, findings)."""
     result = run([program("promtool"), "check", "rules", path], cwd=root)
-    if result.returncode == 0:
-        found = _FOUND.search(result.stdout)
-        return (int(found.group(1)) if found else 0), []
-    findings = findings_from(result.stderr + result.stdout, path)
-    return 0, findings or [Finding(path, f"promtool check rules exited {result.returncode}")]
+    found = _FOUND.search(result.stdout) if result.returncode == 0 else None
+    return (int(found.group(1)) if found else 0), failure_findings(result, path)
 
 
 class PromtoolRules:
