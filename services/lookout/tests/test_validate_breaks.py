@@ -88,6 +88,15 @@ BREAKS = [
         "graph",
     ),
     Break(
+        "alert-conventions",
+        (RELAY_RULES, RELAY_TESTS, "docs/runbooks", "grafana/dashboards"),
+        lambda t: edit(
+            t, RELAY_RULES, "dashboard: /d/lookout-alerts", "dashboard: /d/lookout-alert"
+        ),
+        lambda t: f"{RELAY_RULES}:{line_of(t, RELAY_RULES, '- alert: RelayDeliveriesFailing')}",
+        "lookout-alert'",
+    ),
+    Break(
         "dashboards-current",
         ("grafana/dashboards", "prometheus/rules", "loki/rules"),
         lambda t: edit(

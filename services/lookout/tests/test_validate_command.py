@@ -18,6 +18,7 @@ PYTHON_ONLY = [
     "collector-keys",
     "grafana-keys",
     "dashboard-lint",
+    "alert-conventions",
     "dashboards-current",
     "slo-current",
     "yamllint",

@@ -8,6 +8,7 @@ The fast checks that need only Python come first, the tools after them.
 from __future__ import annotations
 
 from lookout_stack.validate.checks import (
+    alert_conventions,
     amtool_config,
     amtool_routes,
     backend_configs,
@@ -34,6 +35,7 @@ CHECKS: dict[str, Check] = {
         key_schemas.COLLECTOR,
         key_schemas.GRAFANA,
         dashboard_lint.CHECK,
+        alert_conventions.CHECK,
         generated.DASHBOARDS,
         generated.SLO,
         yamllint.CHECK,
