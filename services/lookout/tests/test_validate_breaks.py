@@ -65,6 +65,15 @@ BREAKS = [
         "memory limit",
     ),
     Break(
+        "stack-wiring",
+        (COMPOSE, "prometheus/prometheus.yml"),
+        lambda t: edit(t, "prometheus/prometheus.yml", '"loki:3100"', '"loki:3101"'),
+        lambda t: (
+            f"prometheus/prometheus.yml:{line_of(t, 'prometheus/prometheus.yml', 'loki:3101')}"
+        ),
+        "loki:3101 but loki listens on",
+    ),
+    Break(
         "collector-keys",
         (COLLECTOR,),
         lambda t: edit(t, COLLECTOR, "    policies:", "    polices:"),

@@ -15,6 +15,7 @@ from stack_support import require_binary
 PYTHON_ONLY = [
     "compose-schema",
     "compose-rules",
+    "stack-wiring",
     "collector-keys",
     "grafana-keys",
     "dashboard-lint",

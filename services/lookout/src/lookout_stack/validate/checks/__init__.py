@@ -21,6 +21,7 @@ from lookout_stack.validate.checks import (
     promtool_config,
     promtool_rules,
     promtool_tests,
+    stack_wiring,
     yamllint,
 )
 from lookout_stack.validate.model import Check
@@ -32,6 +33,7 @@ CHECKS: dict[str, Check] = {
     for check in (
         compose_schema.CHECK,
         compose_rules.CHECK,
+        stack_wiring.CHECK,
         key_schemas.COLLECTOR,
         key_schemas.GRAFANA,
         dashboard_lint.CHECK,
