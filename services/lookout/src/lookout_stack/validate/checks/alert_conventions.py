@@ -1,10 +1,12 @@
-"""prometheus/rules and their promtool tests, cross-referenced with the runbooks and dashboards.
+"""Alert rules (Prometheus' and Loki's) cross-referenced with tests, runbooks and dashboards.
 
 Each alert has a known severity, a summary, a description, a runbook_url to an existing
 docs/runbooks/<AlertName>.md (with symptom, first-checks and mitigation sections) and a Grafana
 dashboard link to a generated dashboard; promtool test cases show it firing (per severity) and
 staying quiet; every rule file is loaded by a test file; recording rules are named
-level:metric:operations; no alert name and severity is defined twice.
+level:metric:operations; no alert name and severity is defined twice. Loki's alerts
+(loki/rules/fake/*.yaml: the only tenant's folder when auth is off) follow the same annotation
+and runbook rules.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ __all__ = [
     "always_firing_problem",
     "duplicate_problems",
     "firing_case_problem",
+    "loki_alerts",
+    "misplaced_loki_rule_files",
     "quiet_case_problem",
     "record_name_problem",
     "runbook_problems",
@@ -38,6 +42,9 @@ __all__ = [
 ]
 
 RULES_DIR = "prometheus/rules"
+LOKI_RULES_DIR = "loki/rules"
+#: Loki's ruler reads <directory>/<tenant>/; with auth off the one tenant is `fake`.
+LOKI_TENANT_DIR = "loki/rules/fake"
 TESTS_DIR = "prometheus/tests"
 RUNBOOKS_DIR = "docs/runbooks"
 DASHBOARDS_DIR = "grafana/dashboards"
@@ -131,16 +138,12 @@ class Rules:
         """Read root/prometheus/rules/*.yml and root/prometheus/tests/*.test.yml."""
         rule_files = sorted((root / RULES_DIR).glob("*.yml"))
         test_files = sorted((root / TESTS_DIR).glob("*.test.yml"))
-        alerts, records = [], set()
+        alerts: list[Alert] = []
+        records: set[str] = set()
         for path in rule_files:
-            lines = _rule_lines(path)
-            for g, group in enumerate(_load(path).get("groups") or []):
-                for r, rule in enumerate(group.get("rules") or []):
-                    if "alert" in rule:
-                        file = f"{RULES_DIR}/{path.name}"
-                        alerts.append(Alert(file, group["name"], rule, lines.get((g, r), 0)))
-                    if "record" in rule:
-                        records.add(str(rule["record"]))
+            alerts += _alerts_in(root, path)
+            for group in _load(path).get("groups") or []:
+                records.update(str(r["record"]) for r in group.get("rules") or [] if "record" in r)
         tests = {path: _load(path) for path in test_files}
         cases = [
             {"file": path.name, "test": test.get("name", "?"), **case}
@@ -168,6 +171,32 @@ class Rules:
     def alert_levels(self) -> list[tuple[str, str]]:
         """Return each (alert name, severity) once, sorted."""
         return sorted({(alert.name, alert.severity) for alert in self.alerts})
+
+
+def _alerts_in(root: Path, path: Path) -> list[Alert]:
+    """Return the alerting rules of one rule file, each with its line."""
+    lines = _rule_lines(path)
+    file = path.relative_to(root).as_posix()
+    return [
+        Alert(file, group["name"], rule, lines.get((g, r), 0))
+        for g, group in enumerate(_load(path).get("groups") or [])
+        for r, rule in enumerate(group.get("rules") or [])
+        if "alert" in rule
+    ]
+
+
+def loki_alerts(root: Path) -> list[Alert]:
+    """Return the alerting rules of every Loki rule file under root/loki/rules."""
+    return [a for p in sorted((root / LOKI_RULES_DIR).rglob("*.yaml")) for a in _alerts_in(root, p)]
+
+
+def misplaced_loki_rule_files(root: Path) -> list[str]:
+    """Return the Loki rule files outside loki/rules/fake/ (the ruler never loads them)."""
+    return [
+        path.relative_to(root).as_posix()
+        for path in sorted((root / LOKI_RULES_DIR).rglob("*.yaml"))
+        if path.parent != root / LOKI_TENANT_DIR
+    ]
 
 
 def unloaded_problem(rules: Rules, path: Path) -> str | None:
@@ -286,8 +315,9 @@ class AlertConventions:
     def run(self, root: Path) -> CheckResult:
         """Cross-reference rules, tests, runbooks and dashboards; a finding per gap."""
         rules = Rules.load(root)
-        if not rules.rule_files:
-            return skipped(self.name, f"no {RULES_DIR}/*.yml in {root}")
+        loki = loki_alerts(root)
+        if not rules.rule_files and not loki:
+            return skipped(self.name, f"no {RULES_DIR}/*.yml or {LOKI_RULES_DIR} in {root}")
         uids = rules.dashboard_uids()
         findings = [
             Finding(f"{RULES_DIR}/{path.name}", problem)
@@ -319,7 +349,19 @@ class AlertConventions:
             for name in sorted(ALWAYS_FIRING.keys() & by_name.keys())
             if (problem := always_firing_problem(rules, name))
         ]
-        detail = f"{len(rules.alerts)} alerts, {len(rules.records)} recording rules"
+        findings += [
+            Finding(path, f"outside {LOKI_TENANT_DIR}/: Loki's ruler never loads it")
+            for path in misplaced_loki_rule_files(root)
+        ]
+        for alert in loki:
+            findings += [
+                Finding(alert.place, f"alert {alert.name!r}: {problem}")
+                for problem in alert_problems(alert, uids) + runbook_problems(root, alert.name)
+            ]
+        detail = (
+            f"{len(rules.alerts)} alerts, {len(rules.records)} recording rules, "
+            f"{len(loki)} Loki alerts"
+        )
         return outcome(self.name, detail, findings)
 
 
