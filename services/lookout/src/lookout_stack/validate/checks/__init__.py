@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lookout_stack.validate.checks import (
     alert_conventions,
+    alertmanager_coverage,
     amtool_config,
     amtool_routes,
     backend_configs,
@@ -46,6 +47,7 @@ CHECKS: dict[str, Check] = {
         promtool_tests.CHECK,
         amtool_config.CHECK,
         amtool_routes.CHECK,
+        alertmanager_coverage.CHECK,
         backend_configs.LOKI,
         backend_configs.TEMPO,
         hadolint.CHECK,
