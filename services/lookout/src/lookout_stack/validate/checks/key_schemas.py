@@ -51,7 +51,8 @@ class KeySchemaCheck:
             return skipped(self.name, f"no {' or '.join(self.config_files)} in {root}")
         findings = [f for path in present for f in key_findings(root, path, self.schema_file)]
         version = KeySchema.load(SCHEMAS_DIR / self.schema_file).version
-        return outcome(self.name, f"{len(present)} file(s) against {version}", findings)
+        detail = f"{len(present)} file(s) against the key schema of {version}"
+        return outcome(self.name, detail, findings)
 
 
 COLLECTOR = KeySchemaCheck(

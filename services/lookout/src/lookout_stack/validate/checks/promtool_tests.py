@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lookout_stack.validate.model import CheckResult, Finding
@@ -37,7 +39,12 @@ class PromtoolTests:
         files = sorted(p.relative_to(root).as_posix() for p in folder.glob("*.test.yml"))
         if not files:
             return skipped(self.name, f"no {TESTS_DIR}/*.test.yml in {root}")
-        findings = [finding for path in files for finding in run_test_file(root, path)]
+        # promtool evaluates each file's series in one thread; files run side by side, at
+        # most one per core (the SLO tests' 30-day windows alone take most of the time).
+        workers = min(len(files), os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            reports = list(pool.map(lambda path: run_test_file(root, path), files))
+        findings = [finding for report in reports for finding in report]
         return outcome(self.name, f"{len(files)} test files", findings)
 
 
