@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 from lookout_stack.validate import tools
@@ -30,7 +29,6 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SHARED_BACKENDS = ROOT.parent / "shared" / "backends"
 BACKENDS = ("loki", "tempo")
 
 
@@ -41,38 +39,13 @@ class MissingPrerequisite(RuntimeError):
 def backends_dir() -> Path:
     """Return the folder holding executable ``loki`` and ``tempo``, unpacking them if needed.
 
-    The finder is `lookout validate`'s (lookout_stack.validate.tools), given this checkout and
-    its origin's neighbour as places to look.
+    The finder is `lookout validate`'s (lookout_stack.validate.tools): LOOKOUT_BACKENDS_DIR,
+    else ../shared/backends beside this checkout or beside the checkout it was cloned from.
     """
     try:
-        return tools.backends_dir(ROOT, _shared_candidates()[1:])
+        return tools.backends_dir(ROOT)
     except tools.ToolMissing as missing:
         raise MissingPrerequisite(str(missing)) from missing
-
-
-def _shared_candidates() -> list[Path]:
-    """Return where ../shared/backends may be: beside this checkout or beside its origin.
-
-    A CI run works in a fresh clone somewhere else; its origin is the checkout it came from.
-    """
-    candidates = [SHARED_BACKENDS]
-    git = shutil.which("git")
-    if git is None:
-        return candidates
-    try:
-        origin = subprocess.run(
-            [git, "-C", str(ROOT), "remote", "get-url", "origin"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        origin = ""
-    source = Path(origin.removeprefix("file://"))
-    if origin and source.is_absolute() and source.is_dir():
-        candidates.append(source.resolve().parent / "shared" / "backends")
-    return candidates
 
 
 def backend_binary(name: str) -> Path:

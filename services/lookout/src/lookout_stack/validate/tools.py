@@ -33,6 +33,7 @@ __all__ = [
     "findings_from",
     "program",
     "run",
+    "shared_candidates",
 ]
 
 BACKENDS = ("loki", "tempo")
@@ -71,11 +72,11 @@ def run(argv: Sequence[str | Path], cwd: Path) -> subprocess.CompletedProcess[st
     )
 
 
-def backends_dir(checkout: Path, shared_candidates: Iterable[Path] = ()) -> Path:
+def backends_dir(checkout: Path) -> Path:
     """Return a folder with executable ``loki`` and ``tempo`` for ``checkout``, unpacking them.
 
     ``LOOKOUT_BACKENDS_DIR`` wins when set; else ``checkout/.cache/backends``, unpacked from the
-    first of ``checkout/../shared/backends`` and ``shared_candidates`` that has ``unpack``.
+    first of :func:`shared_candidates` that has ``unpack``.
     """
     configured = os.environ.get("LOOKOUT_BACKENDS_DIR")
     if configured:
@@ -89,7 +90,7 @@ def backends_dir(checkout: Path, shared_candidates: Iterable[Path] = ()) -> Path
             )
             raise ToolMissing(msg)
         return folder
-    candidates = [checkout.parent / "shared" / "backends", *shared_candidates]
+    candidates = shared_candidates(checkout)
     cache = checkout / ".cache" / "backends"
     shared = next((c for c in candidates if (c / "unpack").is_file()), None)
     if shared is None:
@@ -110,6 +111,25 @@ def backends_dir(checkout: Path, shared_candidates: Iterable[Path] = ()) -> Path
         msg = f"{shared / 'unpack'} {cache} failed ({result.returncode}): {result.stderr.strip()}"
         raise ToolMissing(msg)
     return cache
+
+
+def shared_candidates(checkout: Path) -> list[Path]:
+    """Return where ../shared/backends may be: beside ``checkout`` or beside its git origin.
+
+    A CI run works in a fresh clone somewhere else; its origin is the checkout it came from.
+    """
+    candidates = [checkout.parent / "shared" / "backends"]
+    git = shutil.which("git")
+    if git is None or not (checkout / ".git").exists():
+        return candidates
+    try:
+        origin = run([git, "-C", checkout, "remote", "get-url", "origin"], cwd=checkout)
+    except (OSError, subprocess.SubprocessError):
+        return candidates
+    source = Path(origin.stdout.strip().removeprefix("file://"))
+    if origin.returncode == 0 and source.is_absolute() and source.is_dir():
+        candidates.append(source.resolve().parent / "shared" / "backends")
+    return candidates
 
 
 def find_root(start: Path) -> Path | None:
