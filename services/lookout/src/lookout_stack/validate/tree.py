@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -41,13 +41,12 @@ def relative(path: Path | str, root: Path) -> str:
         return str(path)
 
 
-def walk(root: Path, names: Iterable[str]) -> Iterator[Path]:
-    """Yield the files under ``root`` whose name is one of ``names`` (ignored folders skipped)."""
-    wanted = set(names)
+def walk(root: Path, wanted: Callable[[str], bool]) -> Iterator[Path]:
+    """Yield the files under ``root`` whose name is ``wanted`` (ignored folders skipped)."""
     found: list[Path] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in IGNORED_DIRS]  # prune: never enter .venv
-        found += [Path(folder) / f for f in files if f in wanted]
+        found += [Path(folder) / f for f in files if wanted(f)]
     yield from sorted(found)
 
 

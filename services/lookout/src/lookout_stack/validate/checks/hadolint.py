@@ -21,7 +21,7 @@ class Hadolint:
 
     def run(self, root: Path) -> CheckResult:
         """Lint the Dockerfiles; a finding per rule broken, at its line, with its code."""
-        dockerfiles = list(walk(root, ["Dockerfile"]))
+        dockerfiles = list(walk(root, _is_dockerfile))
         if not dockerfiles:
             return skipped(self.name, f"no Dockerfile in {root}")
         argv: list[str | Path] = [program("hadolint"), "--format", "json"]
@@ -44,6 +44,11 @@ class Hadolint:
         if result.returncode != 0 and not findings:
             findings.append(Finding(names[0], result.stderr.strip()[-500:]))
         return outcome(self.name, f"{len(dockerfiles)} Dockerfiles", findings)
+
+
+def _is_dockerfile(name: str) -> bool:
+    """Tell whether a file name is a Dockerfile's: Dockerfile, Dockerfile.<x> or <x>.Dockerfile."""
+    return name == "Dockerfile" or name.startswith("Dockerfile.") or name.endswith(".Dockerfile")
 
 
 CHECK = Hadolint()
