@@ -201,3 +201,24 @@ def test_the_repository_is_found_from_a_subfolder(monkeypatch: pytest.MonkeyPatc
     run = run_cli("validate", "--json", "--only", "compose-rules")
     assert run.code == 0
     assert run.report["root"] == str(ROOT)
+
+
+def test_a_file_that_does_not_parse_fails_its_checks_naming_the_line(tmp_path: Path) -> None:
+    """Broken YAML is a failed check with file:line, not a traceback; the other checks still run."""
+    tree = copy_tree(tmp_path, "docker-compose.yml")
+    edit(tree, "docker-compose.yml", "    mem_limit: 384m\n", "    mem_limit: [384m\n")
+    line = next(
+        i
+        for i, text in enumerate((tree / "docker-compose.yml").read_text().splitlines(), 1)
+        if "[384m" in text
+    )
+    run = run_cli(
+        "validate", "--root", str(tree), "--json", *_only("compose-rules", "stack-wiring")
+    )
+    assert run.code == 1
+    for check in run.report["checks"]:
+        assert check["status"] == "failed"
+        (finding,) = check["findings"]
+        assert finding["where"].startswith("docker-compose.yml:")
+        assert int(finding["where"].split(":")[1]) >= line
+        assert finding["message"].startswith("not valid YAML")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lookout_stack.validate.model import Check, CheckResult, Finding
 from lookout_stack.validate.tools import ToolMissing
+from lookout_stack.validate.tree import BadFile, relative
 
 __all__ = ["run_checks", "skipped_by_request"]
 
@@ -30,6 +31,14 @@ def run_one(check: Check, root: Path) -> CheckResult:
             status="failed",
             detail="a tool it needs is missing",
             findings=[Finding("(tool)", str(missing))],
+        )
+    except BadFile as bad:
+        where = relative(bad.path, root) + (f":{bad.line}" if bad.line else "")
+        result = CheckResult(
+            name=check.name,
+            status="failed",
+            detail="a file it reads does not parse",
+            findings=[Finding(where, bad.message)],
         )
     result.seconds = time.monotonic() - started
     return result

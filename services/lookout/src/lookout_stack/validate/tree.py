@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -13,9 +14,11 @@ from lookout_stack.validate.model import CheckResult, Finding, Status
 
 __all__ = [
     "IGNORED_DIRS",
+    "BadFile",
     "absent",
     "line_of",
     "outcome",
+    "read_yaml",
     "relative",
     "skipped",
     "walk",
@@ -23,6 +26,35 @@ __all__ = [
 
 #: Folders that are not the project's files (virtualenvs, caches, npm's packages, git).
 IGNORED_DIRS = frozenset({".git", ".venv", ".cache", "node_modules", "test-artifacts"})
+
+
+class BadFile(ValueError):
+    """A file a check reads does not parse; the runner reports it as the check's finding."""
+
+    def __init__(self, path: Path, line: int | None, message: str) -> None:
+        """Keep where (file, line if known) beside what."""
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+        self.path, self.line, self.message = path, line, message
+
+
+#: libyaml's loader when PyYAML has it (several times faster on long files).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse one YAML file ({} when empty); raise BadFile naming the line when it does not parse."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadFile(path, None, f"cannot read it: {error}") from error
+    try:
+        return yaml.load(text, Loader=_LOADER) or {}  # noqa: S506 (a safe loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise BadFile(path, line, f"not valid YAML: {error.problem}") from error
+    except yaml.YAMLError as error:
+        raise BadFile(path, None, f"not valid YAML: {error}") from error
 
 
 def absent(root: Path, *paths: str) -> str | None:

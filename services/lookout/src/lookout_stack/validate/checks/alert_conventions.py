@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tree import outcome, skipped
+from lookout_stack.validate.tree import outcome, read_yaml, skipped
 
 __all__ = [
     "ALWAYS_FIRING",
@@ -95,7 +95,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _load(path: Path) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}  # noqa: S506 (a safe loader)
+    return read_yaml(path)
 
 
 def _rule_lines(path: Path) -> dict[tuple[int, int], int]:

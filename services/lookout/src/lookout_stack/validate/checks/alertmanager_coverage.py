@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tree import absent, outcome, skipped
+from lookout_stack.validate.tree import absent, outcome, read_yaml, skipped
 
 __all__ = [
     "CASES_FILE",
@@ -226,8 +224,7 @@ class AlertmanagerCoverage:
         """Walk the cases through the model; a finding per disagreement or uncovered part."""
         if reason := absent(root, CONFIG_FILE) or absent(root, CASES_FILE):
             return skipped(self.name, reason)
-        config = yaml.safe_load((root / CONFIG_FILE).read_text(encoding="utf-8")) or {}
-        cases = yaml.safe_load((root / CASES_FILE).read_text(encoding="utf-8")) or {}
+        config, cases = read_yaml(root / CONFIG_FILE), read_yaml(root / CASES_FILE)
         routes, inhibitions = cases.get("routes") or [], cases.get("inhibitions") or []
         rules = config.get("inhibit_rules") or []
         try:

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lookout_stack.validate.model import CheckResult, Finding
 from lookout_stack.validate.tools import program, run
-from lookout_stack.validate.tree import absent, line_of, outcome, skipped
+from lookout_stack.validate.tree import absent, line_of, outcome, read_yaml, skipped
 
 __all__ = ["CASES_FILE", "CHECK", "AmtoolRoutes", "route_case_finding"]
 
@@ -48,9 +46,7 @@ class AmtoolRoutes:
         """Test every case; a finding per case that reaches other receivers, at its line."""
         if reason := absent(root, CONFIG_FILE) or absent(root, CASES_FILE):
             return skipped(self.name, reason)
-        cases = (yaml.safe_load((root / CASES_FILE).read_text(encoding="utf-8")) or {}).get(
-            "routes"
-        ) or []
+        cases = read_yaml(root / CASES_FILE).get("routes") or []
         if not cases:
             return outcome(self.name, "", [Finding(CASES_FILE, "no `routes:` cases")])
         findings = [f for i, case in enumerate(cases) if (f := route_case_finding(root, i, case))]

@@ -11,10 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tree import absent, line_of, outcome, skipped
+from lookout_stack.validate.tree import absent, line_of, outcome, read_yaml, skipped
 
 __all__ = [
     "CHECK",
@@ -103,7 +101,7 @@ class ComposeRules:
         """Check every service; a finding per broken rule, at the service's line."""
         if reason := absent(root, COMPOSE_FILE):
             return skipped(self.name, reason)
-        compose = yaml.safe_load((root / COMPOSE_FILE).read_text(encoding="utf-8")) or {}
+        compose = read_yaml(root / COMPOSE_FILE)
         services = compose.get("services") or {}
         if not isinstance(services, dict) or not services:
             return outcome(self.name, "", [Finding(COMPOSE_FILE, "no services")])

@@ -12,10 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tree import outcome, skipped
+from lookout_stack.validate.tree import outcome, read_yaml, skipped
 
 __all__ = [
     "CHECK",
@@ -48,7 +46,7 @@ def provisioned_datasources(folder: Path) -> dict[str, str]:
     """Return {uid: type} of every data source provisioned by the YAML files in ``folder``."""
     found: dict[str, str] = {}
     for path in sorted(folder.glob("*.y*ml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = read_yaml(path)
         for source in document.get("datasources") or []:
             found[str(source["uid"])] = str(source["type"])
     return found

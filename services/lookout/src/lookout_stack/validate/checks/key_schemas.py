@@ -13,11 +13,10 @@ from pathlib import Path
 from lookout_stack.validate.keyschema import (
     SCHEMAS_DIR,
     KeySchema,
-    load_yaml,
     resolve_env_defaults,
 )
 from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tree import line_of, outcome, skipped
+from lookout_stack.validate.tree import line_of, outcome, read_yaml, skipped
 
 __all__ = ["COLLECTOR", "GRAFANA", "KeySchemaCheck", "key_findings"]
 
@@ -25,7 +24,7 @@ __all__ = ["COLLECTOR", "GRAFANA", "KeySchemaCheck", "key_findings"]
 def key_findings(root: Path, config_file: str, schema_file: str) -> list[Finding]:
     """Walk ``root/config_file`` (${env:NAME:-default} resolved) against a packaged key schema."""
     schema = KeySchema.load(SCHEMAS_DIR / schema_file)
-    config = resolve_env_defaults(load_yaml(root / config_file))
+    config = resolve_env_defaults(read_yaml(root / config_file))
     findings = []
     for found in schema.findings(config, config_file):
         field = found.where.removeprefix(f"{config_file}: ")

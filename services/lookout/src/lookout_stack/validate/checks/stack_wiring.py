@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from lookout_stack.validate.model import CheckResult, Finding
-from lookout_stack.validate.tree import absent, outcome, skipped
+from lookout_stack.validate.tree import absent, outcome, read_yaml, skipped
 
 __all__ = [
     "CHECK",
@@ -132,7 +130,7 @@ class StackWiring:
         """Cross-reference the configs present with compose; a finding per broken reference."""
         if reason := absent(root, COMPOSE_FILE):
             return skipped(self.name, reason)
-        compose = yaml.safe_load((root / COMPOSE_FILE).read_text(encoding="utf-8")) or {}
+        compose = read_yaml(root / COMPOSE_FILE)
         services: dict[str, Any] = compose.get("services") or {}
         findings = [
             Finding(COMPOSE_FILE, problem)
@@ -140,8 +138,7 @@ class StackWiring:
             if (problem := otlp_endpoint_problem(services, service, variable, value))
         ]
         if (root / PROMETHEUS_CONFIG).is_file():
-            config = yaml.safe_load((root / PROMETHEUS_CONFIG).read_text(encoding="utf-8"))
-            targets = scrape_targets(config or {})
+            targets = scrape_targets(read_yaml(root / PROMETHEUS_CONFIG))
             findings += [
                 Finding(PROMETHEUS_CONFIG, problem)
                 for job, target in targets
