@@ -67,10 +67,18 @@ def register(commands: Any) -> None:
         help="the tree to check (default: the repository found from the current directory)",
     )
     parser.add_argument(
-        "--only", action="append", default=[], metavar="NAME", help="run only this check"
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only this check (repeatable); the checks, in order: {', '.join(CHECKS)}",
     )
     parser.add_argument(
-        "--skip", action="append", default=[], metavar="NAME", help="skip this check"
+        "--skip",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="skip this check, reported as skipped by request (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON report instead")
     parser.set_defaults(handler=run)
