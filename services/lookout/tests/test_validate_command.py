@@ -23,6 +23,7 @@ PYTHON_ONLY = [
     "dashboards-current",
     "slo-current",
     "yamllint",
+    "alertmanager-coverage",
 ]
 
 
@@ -49,7 +50,7 @@ def test_python_only_checks_pass_on_the_repo_and_print_one_table() -> None:
     table = run.stdout.splitlines()
     assert table[0].split() == ["check", "status", "seconds", "detail"]
     rows = [line.split()[:2] for line in table[1 : 1 + len(PYTHON_ONLY)]]
-    assert rows == [[name, "passed"] for name in PYTHON_ONLY]
+    assert rows == [[name, "passed"] for name in CHECKS if name in PYTHON_ONLY]
     assert f"{len(PYTHON_ONLY)} passed, 0 failed, 0 skipped" in run.stdout
     assert "Problems:" not in run.stdout
     for name in PYTHON_ONLY:
