@@ -1,5 +1,5 @@
 # The few targets people look for. `make test` is the one test command (CI runs it too).
-.PHONY: help up up-scale down logs test lint test-unit load bench bench-stack bench-queries bench-series check dashboards slo
+.PHONY: help up up-scale down logs test lint test-unit validate load bench bench-stack bench-queries bench-series check dashboards slo
 
 # preflight.py needs PyYAML: the project's venv has it; a plain python3 may too.
 PREFLIGHT := $(shell command -v uv >/dev/null 2>&1 && echo "uv run python" || echo python3) scripts/preflight.py
@@ -33,6 +33,9 @@ lint: ## set up what is missing and lint only
 
 test-unit: ## lint, then the fast tier only (no real processes, Postgres or Redis)
 	scripts/test.sh -- -m "not integration and not e2e and not compose"
+
+validate: ## every config check that needs no running stack, one summary (lookout validate)
+	uv run lookout validate
 
 load: ## start Locust against the running stack (web UI on http://127.0.0.1:8089)
 	docker compose --profile load up -d locust

@@ -74,18 +74,8 @@ step "mypy (src/ of every package)"
 srcdirs=()
 for d in demo-app/src services/*/src libs/*/src; do [ -d "$d" ] && srcdirs+=("$d"); done
 uv run mypy "${srcdirs[@]}"
-step "yamllint"
-uv run yamllint --strict .
-step "hadolint (every Dockerfile)"
-mapfile -t dockerfiles < <(git ls-files '*Dockerfile' 'Dockerfile*')
-if [ ${#dockerfiles[@]} -gt 0 ]; then uv run hadolint "${dockerfiles[@]}"; fi
-step "generated dashboards and SLO rules match their sources (lookout dashboards/slo verify)"
-uv run lookout dashboards verify
-uv run lookout slo verify
-if [ -f docker-compose.yml ]; then
-  step "compose file against the compose-spec schema"
-  uv run check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
-fi
+step "lookout validate (compose schema and rules, key schemas, dashboard lint, generated files, yamllint, promtool, amtool, real Loki and Tempo, hadolint)"
+uv run lookout validate
 [ "$lint_only" -eq 1 ] && exit 0
 
 # --- tests -----------------------------------------------------------------------------------

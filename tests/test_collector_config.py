@@ -1,7 +1,8 @@
 """otel-collector/config.yaml: keys, pipeline wiring and addresses, checked without the collector.
 
 The collector cannot run here (no Docker, no binary): its config is checked against a key schema
-kept from the pinned version's docs (tests/schemas/otelcol-contrib-<version>.yaml) and
+kept from the pinned version's docs
+(services/lookout/src/lookout_stack/validate/schemas/otelcol-contrib-<version>.yaml) and
 cross-referenced with itself and the compose service table. Where Docker runs, the real image
 validates it (`otelcol-contrib validate`).
 """
@@ -19,15 +20,18 @@ import pytest
 from keyschema_support import (
     COMPOSE_SERVICE_PORTS,
     ENV_REFERENCE,
+    SCHEMAS_DIR,
     KeySchema,
     host_port,
     load_yaml,
     resolve_env_defaults,
 )
 
+from lookout_stack.validate.checks.key_schemas import key_findings
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = ROOT / "otel-collector" / "config.yaml"
-SCHEMA_PATH = ROOT / "tests" / "schemas" / "otelcol-contrib-0.159.0.yaml"
+SCHEMA_PATH = SCHEMAS_DIR / "otelcol-contrib-0.159.0.yaml"
 SOURCE = "otel-collector/config.yaml"
 SIGNALS = ("traces", "metrics", "logs")
 # The browser origins the shop serves the storefront from: the only ones CORS may allow.
@@ -75,12 +79,10 @@ def _walk_strings(value: Any) -> list[str]:
 
 
 # --- key schema ----------------------------------------------------------------------------------
-def test_config_uses_only_keys_of_the_pinned_collector_version(
-    config: dict[str, Any], schema: KeySchema
-) -> None:
-    """Every key in the config is one the pinned collector version documents."""
-    errors = schema.check(config, SOURCE)
-    assert not errors, "\n".join(errors)
+def test_config_uses_only_keys_of_the_pinned_collector_version() -> None:
+    """Every key in the config is one the pinned collector version documents (lookout validate)."""
+    findings = key_findings(ROOT, SOURCE, SCHEMA_PATH.name)
+    assert not findings, "\n".join(f"{f.where}: {f.message}" for f in findings)
 
 
 @pytest.mark.parametrize(
@@ -329,7 +331,7 @@ def test_pinned_image_matches_the_key_schema(dotenv: dict[str, str], schema: Key
         pytest.skip(".env pins no otel/opentelemetry-collector-contrib image yet (compose change)")
     assert pins == [schema.data["image"]], (
         f".env pins {pins}, the key schema is for {schema.data['image']}: re-read the linked docs "
-        "at the new tag and write tests/schemas/otelcol-contrib-<version>.yaml"
+        "at the new tag and write lookout_stack/validate/schemas/otelcol-contrib-<version>.yaml"
     )
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
+from lookout_stack.validate.checks import compose_rules, compose_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -44,54 +44,16 @@ DEPENDENCY_URLS = [
 PINNED_TAG = re.compile(r"^v?\d+\.\d+")
 
 
-def _memory_limit(spec: dict[str, Any]) -> object:
-    """Return the service's memory limit from either place compose accepts one."""
-    deploy_limit = spec.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
-    return spec.get("mem_limit") or deploy_limit
-
-
-def _healthcheck(spec: dict[str, Any]) -> object:
-    """Return the service's healthcheck test, None when it has none or disables it."""
-    check = spec.get("healthcheck") or {}
-    test = check.get("test")
-    if check.get("disable") or not test or test == ["NONE"]:
-        return None
-    return test
-
-
-RULES: dict[str, Callable[[dict[str, Any]], object]] = {
-    "has a healthcheck": _healthcheck,
-    "has a memory limit": _memory_limit,
-    "restarts unless stopped": lambda spec: spec.get("restart") == "unless-stopped",
-}
-# One-shot jobs (bugsink-provision): run to completion once per `up`, so they have no
-# healthcheck and never restart; the services that need them wait for their success.
-ONE_SHOT = [
-    s for s, spec in yaml.safe_load(COMPOSE_TEXT)["services"].items() if spec.get("restart") == "no"
-]
-ONE_SHOT_RULES: dict[str, Callable[[dict[str, Any]], object]] = {
-    "has a memory limit": _memory_limit,
-    "never restarts": lambda spec: spec.get("restart") == "no",
-}
+# The rules themselves live in `lookout validate`'s compose-rules check (one implementation).
+RULES = compose_rules.RULES
+ONE_SHOT = compose_rules.one_shot(yaml.safe_load(COMPOSE_TEXT))
+ONE_SHOT_RULES = compose_rules.ONE_SHOT_RULES
 
 
 def test_compose_file_matches_the_compose_spec_schema() -> None:
     """docker-compose.yml validates against the compose-spec JSON schema."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "check_jsonschema",
-            "--builtin-schema",
-            "vendor.compose-spec",
-            str(COMPOSE_FILE),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = compose_schema.CHECK.run(ROOT)
+    assert result.status == "passed", result.findings
 
 
 def test_every_variable_the_compose_file_uses_is_set_in_env(
@@ -143,17 +105,8 @@ def test_dependencies_are_waited_for_until_healthy(service: str, compose: dict[s
 
     A one-shot job is awaited as service_completed_successfully instead.
     """
-    depends_on = compose["services"][service].get("depends_on") or {}
-    assert isinstance(depends_on, dict), f"{service}: use depends_on's long form (condition)"
-    for target, options in depends_on.items():
-        assert target in compose["services"], f"{service}: depends on unknown {target!r}"
-        condition = (options or {}).get("condition")
-        if target in ONE_SHOT:
-            expected = "service_completed_successfully"
-        else:
-            assert _healthcheck(compose["services"][target]), f"{target} has no healthcheck"
-            expected = "service_healthy"
-        assert condition == expected, f"{service} -> {target}: condition {condition}"
+    problems = compose_rules.dependency_problems(service, compose)
+    assert not problems, f"{service}: {problems}"
 
 
 @pytest.mark.parametrize("service", SERVICES)

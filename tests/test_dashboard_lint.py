@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lookout_stack.validate.checks.dashboard_lint import datasource_problems, deprecated_panels
 from stack_support import poll_until, require_binary
 from stack_support.dashboards import (
     COLLECTOR_METRICS,
@@ -31,7 +32,6 @@ from stack_support.dashboards import (
     Query,
     app_metric_names,
     dashboards,
-    iter_panels,
     iter_queries,
     otlp_log,
     otlp_trace,
@@ -48,13 +48,6 @@ QUERIES = [q for name, doc in DASHBOARDS.items() for q in iter_queries(name, doc
 PROMQL = [q for q in QUERIES if q.datasource_type == "prometheus"]
 LOGQL = [q for q in QUERIES if q.datasource_type == "loki" and q.query_type != "variable"]
 TRACEQL = [q for q in QUERIES if q.datasource_type == "tempo"]
-DEPRECATED = {
-    "graph",
-    "singlestat",
-    "table-old",
-    "grafana-piechart-panel",
-    "grafana-worldmap-panel",
-}
 #: Series that only the backends have (their own /metrics, or made by Prometheus itself:
 #: up, scrape_*, ALERTS): the integration tier checks them against the real processes.
 BACKEND_PREFIXES = ("prometheus_", "loki_", "tempo_", "alertmanager_", "traces_", "scrape_")
@@ -103,35 +96,14 @@ def test_every_dashboard_is_linted() -> None:
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_no_deprecated_panel_types(name: str) -> None:
     """No panel uses a type Grafana removed or replaced (graph, singlestat, table-old, ...)."""
-    bad = [
-        f"{p.get('title')}: {p['type']}"
-        for p in iter_panels(DASHBOARDS[name])
-        if p.get("type") in DEPRECATED
-    ]
+    bad = deprecated_panels(DASHBOARDS[name])
     assert not bad, f"{name}: deprecated panel types: {bad}"
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_every_panel_uses_a_provisioned_datasource(name: str) -> None:
     """Each panel and each target names a data source by a uid (and type) that is provisioned."""
-    provisioned = provisioned_datasources()
-    problems = []
-    for panel in iter_panels(DASHBOARDS[name]):
-        if panel.get("type") == "row":
-            continue
-        refs = [panel.get("datasource") or {}] + [
-            t.get("datasource") or {} for t in panel.get("targets", [])
-        ]
-        for ref in refs:
-            uid, kind = ref.get("uid"), ref.get("type")
-            if provisioned.get(str(uid)) != kind:
-                problems.append(
-                    f"{panel.get('title')}: datasource {ref} (provisioned: {provisioned})"
-                )
-        if not panel.get("targets"):
-            problems.append(f"{panel.get('title')}: no targets")
-        if any(not t.get("refId") for t in panel.get("targets", [])):
-            problems.append(f"{panel.get('title')}: a target without refId")
+    problems = datasource_problems(DASHBOARDS[name], provisioned_datasources())
     assert not problems, f"{name}:\n" + "\n".join(problems)
 
 

@@ -1,9 +1,10 @@
 """grafana/provisioning: data sources, their correlations and the dashboard provider.
 
 Grafana cannot run here: the provisioning files are checked against a key schema kept from the
-pinned version's docs and option types (tests/schemas/grafana-<version>.yaml) and cross-referenced
-with each other and the compose service table. Grafana ignores unknown jsonData keys silently,
-which is why a misspelled one must fail here.
+pinned version's docs and option types
+(services/lookout/src/lookout_stack/validate/schemas/grafana-<version>.yaml) and
+cross-referenced with each other and the compose service table. Grafana ignores unknown
+jsonData keys silently, which is why a misspelled one must fail here.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from keyschema_support import COMPOSE_SERVICE_PORTS, KeySchema, host_port, load_yaml
+from keyschema_support import COMPOSE_SERVICE_PORTS, SCHEMAS_DIR, KeySchema, host_port, load_yaml
+
+from lookout_stack.validate.checks.key_schemas import key_findings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVISIONING = ROOT / "grafana" / "provisioning"
 DATASOURCES_PATH = PROVISIONING / "datasources" / "datasources.yaml"
 DASHBOARDS_PATH = PROVISIONING / "dashboards" / "dashboards.yaml"
-SCHEMA_PATH = ROOT / "tests" / "schemas" / "grafana-13.2.yaml"
+SCHEMA_PATH = SCHEMAS_DIR / "grafana-13.2.yaml"
 # The fixed uids (DESIGN.md): dashboards and links refer to data sources by these.
 EXPECTED = {
     "prometheus": ("prometheus", "prometheus:9090"),
@@ -94,8 +97,9 @@ def test_provisioning_file_uses_only_keys_of_the_pinned_grafana(
     schema: KeySchema, path: Path
 ) -> None:
     """Every key in a provisioning file is one the pinned Grafana version documents."""
-    errors = schema.check(load_yaml(path), str(path.relative_to(ROOT)))
-    assert not errors, "\n".join(errors)
+    assert schema.path == SCHEMA_PATH
+    findings = key_findings(ROOT, path.relative_to(ROOT).as_posix(), SCHEMA_PATH.name)
+    assert not findings, "\n".join(f"{f.where}: {f.message}" for f in findings)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +160,7 @@ def test_pinned_image_matches_the_key_schema(dotenv: dict[str, str], schema: Key
         pytest.skip(".env pins no grafana/grafana image yet (compose change)")
     assert pins == [schema.data["image"]], (
         f".env pins {pins}, the key schema is for {schema.data['image']}: re-read the linked docs "
-        "for the new version and write tests/schemas/grafana-<version>.yaml"
+        "for the new version and write lookout_stack/validate/schemas/grafana-<version>.yaml"
     )
 
 

@@ -2,10 +2,10 @@
 
 No cluster runs here. The manifests are validated against the Kubernetes OpenAPI schemas of a
 stated version (kubernetes-validate, strict: an unknown field fails), the ServiceMonitors against
-the prometheus-operator CRD's schema (tests/schemas/k8s-servicemonitor-crd.yaml), and both are
+the prometheus-operator CRD's schema (services/lookout/src/lookout_stack/validate/schemas/k8s-servicemonitor-crd.yaml), and both are
 cross-checked with what they describe: compose's images, ports and memory limits, the
 Dockerfiles' users, the settings each service reads. The Helm values are walked against key
-trees of the charts' own values.yaml (tests/schemas/helm-*.yaml); the Loki and Tempo
+trees of the charts' own values.yaml (services/lookout/src/lookout_stack/validate/schemas/helm-*.yaml); the Loki and Tempo
 configuration inside them is handed to the real Loki 3.7.6 and Tempo 3.0.3.
 """
 
@@ -23,7 +23,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from keyschema_support import COMPOSE_SERVICE_PORTS, KeySchema, host_port, load_yaml
+from keyschema_support import COMPOSE_SERVICE_PORTS, SCHEMAS_DIR, KeySchema, host_port, load_yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KUBE = ROOT / "deploy" / "kubernetes"
 MANIFESTS = KUBE / "manifests"
 HELM = KUBE / "helm"
-SCHEMAS = ROOT / "tests" / "schemas"
+SCHEMAS = SCHEMAS_DIR
 # The Kubernetes version the manifests are written for: the oldest minor the Mimir chart 6.0
 # supports is 1.29; 1.33 is the oldest release still in upstream support when this was written.
 KUBERNETES_VERSION = "1.33.0"
@@ -61,7 +61,7 @@ KAFKA_ADDRESS_PATHS = {
     "tempo-distributed": ("ingest", "kafka", "address"),
 }
 # tempo-distributed 3.0.7's defaults for the `ingest.kafka` keys its config template renders
-# (charts/tempo-distributed/values.yaml at f2a262d8, tests/schemas/helm-tempo-distributed.yaml).
+# (charts/tempo-distributed/values.yaml at f2a262d8, services/lookout/src/lookout_stack/validate/schemas/helm-tempo-distributed.yaml).
 TEMPO_CHART_INGEST_DEFAULTS = {
     "topic": "tempo-traces",
     "auto_create_topic_enabled": True,
@@ -138,7 +138,7 @@ CONFIG_COPIES = {
     "config/webhook-relay/routing.yml": "services/webhook-relay/routing.compose.yml",
     "config/synthetic-monitor/journeys/shop.yml": "services/synthetic-monitor/journeys/shop.yml",
 }
-# Helm values files -> their key tree (tests/schemas/helm-<chart>.yaml).
+# Helm values files -> their key tree (services/lookout/src/lookout_stack/validate/schemas/helm-<chart>.yaml).
 CHARTS = ["mimir-distributed", "loki", "tempo-distributed", "grafana"]
 # Image tags the values pin -> the .env variable that pins the same image for compose.
 PINNED_TAGS = {

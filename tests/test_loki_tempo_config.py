@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from lookout_stack.validate.checks import alert_conventions as conventions
 from stack_support import poll_until, require_binary
 from stack_support.native import NativeStack, ServiceProcess
 from stack_support.receiver import WebhookReceiver
@@ -31,8 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LOKI_CONFIG = ROOT / "loki" / "loki.yaml"
 LOKI_RULES = ROOT / "loki" / "rules"
 TEMPO_CONFIG = ROOT / "tempo" / "tempo.yaml"
-RUNBOOKS = ROOT / "docs" / "runbooks"
-RUNBOOK_URL = "https://github.com/lookout-observability/lookout/blob/main/docs/runbooks/{}.md"
 # Single-node start-up goal (DESIGN.md): Loki's default ring wait alone is about 15 s.
 READY_WITHIN_SECONDS = 10.0
 # Tempo 3.0.3 may ignore SIGTERM for over a minute (DESIGN.md): a few seconds, then SIGKILL.
@@ -145,34 +144,26 @@ def tempo(
 # --- the rule files (no binary needed) ----------------------------------------------------------
 
 
-def _rules() -> list[dict[str, Any]]:
-    """Return every alerting rule of every Loki rule file."""
-    rules: list[dict[str, Any]] = []
-    for path in sorted(LOKI_RULES.rglob("*.yaml")):
-        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
-            rules.extend(rule for rule in group["rules"] if "alert" in rule)
-    return rules
+# The rule conventions live in `lookout validate`'s alert-conventions check (one implementation).
+LOKI_ALERTS = conventions.loki_alerts(ROOT)
 
 
 def test_rule_files_live_in_the_fake_tenant_folder() -> None:
     """Rule files sit in loki/rules/fake/, the folder of the only tenant when auth is off."""
-    files = sorted(LOKI_RULES.rglob("*.yaml"))
-    assert files, f"no rule files under {LOKI_RULES}"
-    misplaced = [str(p.relative_to(ROOT)) for p in files if p.parent != LOKI_RULES / "fake"]
+    assert sorted(LOKI_RULES.rglob("*.yaml")), f"no rule files under {LOKI_RULES}"
+    misplaced = conventions.misplaced_loki_rule_files(ROOT)
     assert not misplaced, f"rule files outside loki/rules/fake/ are never loaded: {misplaced}"
 
 
-@pytest.mark.parametrize("rule", _rules(), ids=lambda rule: str(rule["alert"]))
-def test_every_loki_alert_has_severity_annotations_and_a_runbook(rule: dict[str, Any]) -> None:
+@pytest.mark.parametrize("alert", LOKI_ALERTS, ids=lambda alert: alert.name)
+def test_every_loki_alert_has_severity_annotations_and_a_runbook(
+    alert: conventions.Alert,
+) -> None:
     """Each Loki alert has a severity, summary, description, runbook_url and dashboard."""
-    name = rule["alert"]
-    assert rule.get("labels", {}).get("severity") in {"critical", "warning", "info"}, name
-    annotations = rule.get("annotations", {})
-    missing = {"summary", "description", "runbook_url", "dashboard"} - set(annotations)
-    assert not missing, f"{name}: annotations {sorted(missing)} missing"
-    assert annotations["runbook_url"] == RUNBOOK_URL.format(name)
-    assert (RUNBOOKS / f"{name}.md").is_file(), f"{name}: write docs/runbooks/{name}.md"
-    assert str(annotations["dashboard"]).startswith("/d/"), f"{name}: dashboard is /d/<uid>"
+    dashboards = conventions.Rules.load(ROOT).dashboard_uids()
+    problems = conventions.alert_problems(alert, dashboards)
+    problems += conventions.runbook_problems(ROOT, alert.name)
+    assert not problems, f"{alert.where}: {problems}"
 
 
 # --- config checks by the binaries themselves ---------------------------------------------------

@@ -12,115 +12,33 @@ fails the tests that need it, elsewhere they skip naming it.
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
+from lookout_stack.validate.checks import alert_conventions as conventions
+from lookout_stack.validate.checks.promtool_rules import check_rule_file
+from lookout_stack.validate.checks.promtool_tests import run_test_file
 from stack_support import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "prometheus" / "rules"
 TESTS_DIR = ROOT / "prometheus" / "tests"
-RUNBOOKS_DIR = ROOT / "docs" / "runbooks"
-RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
-TEST_FILES = sorted(TESTS_DIR.glob("*.test.yml"))
-RUNBOOK_URL = "https://github.com/lookout-observability/lookout/blob/main/docs/runbooks/{}.md"
-SEVERITIES = {"critical", "warning", "info"}
-# The uids of the dashboards Grafana provisions: those built into grafana/dashboards/.
-DASHBOARD_UIDS = {
-    json.loads(path.read_text(encoding="utf-8"))["uid"]
-    for path in (ROOT / "grafana" / "dashboards").glob("*.json")
-}
-DASHBOARD_PATH = re.compile(r"^/d/([a-z0-9-]+)(?:[/?].*)?$")
-# Recording rule names: level:metric:operations (https://prometheus.io/docs/practices/rules/).
-RECORD_NAME = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z0-9_]+$")
-# Alerts that fire by design at all times, so they have no quiet case: the reason, by name.
-ALWAYS_FIRING = {"Watchdog": "the alerting pipeline's heartbeat fires at every evaluation"}
-# Sections every runbook has (matched in its headings, case-insensitively).
-RUNBOOK_SECTIONS = ("symptom", "first checks", "mitigation")
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One alerting rule, where it is defined."""
-
-    file: Path
-    group: str
-    rule: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        """Return the alert's name."""
-        name: str = self.rule["alert"]
-        return name
-
-    @property
-    def severity(self) -> str:
-        """Return the alert's severity label ('' when it has none)."""
-        return str(self.rule.get("labels", {}).get("severity", ""))
-
-    @property
-    def where(self) -> str:
-        """Return file and group, for messages."""
-        return f"{self.file.relative_to(ROOT)} group {self.group!r} alert {self.name!r}"
-
-
-def _load(path: Path) -> Any:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def _rules() -> list[tuple[Path, str, dict[str, Any]]]:
-    found = []
-    for path in RULE_FILES:
-        for group in (_load(path) or {}).get("groups", []):
-            for rule in group.get("rules", []):
-                found.append((path, group["name"], rule))
-    return found
-
-
-RULES = _rules()
-ALERTS = [Alert(path, group, rule) for path, group, rule in RULES if "alert" in rule]
-RECORDS = sorted({rule["record"] for _, _, rule in RULES if "record" in rule})
-ALERT_NAMES = sorted({alert.name for alert in ALERTS})
-ALERT_LEVELS = sorted({(alert.name, alert.severity) for alert in ALERTS})
-QUIET_NAMES = [name for name in ALERT_NAMES if name not in ALWAYS_FIRING]
-
-
-def _test_cases() -> list[dict[str, Any]]:
-    """Return every alert_rule_test case of every promtool test file, with its file."""
-    cases = []
-    for path in TEST_FILES:
-        for test in (_load(path) or {}).get("tests", []):
-            for case in test.get("alert_rule_test", []) or []:
-                cases.append({"file": path, "test": test.get("name", "?"), **case})
-    return cases
-
-
-CASES = _test_cases()
+# The conventions live in `lookout validate`'s alert-conventions check (one implementation);
+# the tests parametrise over what it reads, so a failure names the alert.
+RULES = conventions.Rules.load(ROOT)
+RULE_FILES = RULES.rule_files
+TEST_FILES = RULES.test_files
+ALERTS = RULES.alerts
+RECORDS = RULES.records
+ALERT_NAMES = RULES.alert_names()
+ALERT_LEVELS = RULES.alert_levels()
+QUIET_NAMES = [name for name in ALERT_NAMES if name not in conventions.ALWAYS_FIRING]
 
 
 def require_promtool() -> str:
     """Return promtool's path; fail under CI=true, else skip, when it is not on PATH."""
     return str(require_binary("promtool"))
-
-
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run promtool with ``args`` from the repo root and return the finished process."""
-    return subprocess.run(
-        [require_promtool(), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 def test_there_are_rule_files_and_unit_tests() -> None:
@@ -132,77 +50,48 @@ def test_there_are_rule_files_and_unit_tests() -> None:
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=[p.name for p in RULE_FILES])
 def test_promtool_accepts_the_rule_file(path: Path) -> None:
-    """promtool check rules accepts the rule file."""
-    result = promtool("check", "rules", str(path.relative_to(ROOT)))
-    assert result.returncode == 0, f"promtool check rules {path}:\n{result.stdout}{result.stderr}"
+    """promtool check rules accepts the rule file (lookout validate's promtool-rules check)."""
+    require_promtool()
+    rules, findings = check_rule_file(ROOT, path.relative_to(ROOT).as_posix())
+    assert not findings, f"promtool check rules {path}: {findings}"
+    assert rules > 0, f"promtool found no rules in {path}"
 
 
 @pytest.mark.parametrize("path", TEST_FILES, ids=[p.name for p in TEST_FILES])
 def test_promtool_unit_tests_pass(path: Path) -> None:
-    """promtool test rules passes every case of the test file."""
-    result = promtool("test", "rules", str(path.relative_to(ROOT)))
-    assert result.returncode == 0, f"promtool test rules {path}:\n{result.stdout}{result.stderr}"
+    """promtool test rules passes every case of the test file (lookout validate's check)."""
+    require_promtool()
+    findings = run_test_file(ROOT, path.relative_to(ROOT).as_posix())
+    assert not findings, f"promtool test rules {path}: {findings}"
 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=[p.name for p in RULE_FILES])
 def test_rule_file_is_loaded_by_a_unit_test_file(path: Path) -> None:
     """Some prometheus/tests/*.test.yml lists the rule file in its rule_files."""
-    loaders = [
-        test_file.name
-        for test_file in TEST_FILES
-        for listed in (_load(test_file) or {}).get("rule_files", [])
-        if (test_file.parent / listed).resolve() == path.resolve()
-    ]
-    assert loaders, (
-        f"{path.relative_to(ROOT)}: no promtool test file loads it; add "
-        f"prometheus/tests/{path.stem}.test.yml with rule_files: [../rules/{path.name}]"
-    )
+    problem = conventions.unloaded_problem(RULES, path)
+    assert problem is None, f"{path.relative_to(ROOT)}: {problem}"
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=RECORDS)
 def test_recording_rule_name_follows_level_metric_operations(record: str) -> None:
     """Each recording rule is named level:metric:operations."""
-    assert RECORD_NAME.match(record), (
-        f"recording rule {record!r}: name it level:metric:operations, e.g. "
-        "job:http_server_requests:rate5m"
-    )
+    assert conventions.record_name_problem(record) is None, conventions.record_name_problem(record)
 
 
 @pytest.mark.parametrize("alert", ALERTS, ids=[f"{a.name}-{a.severity}" for a in ALERTS])
-def test_alert_has_severity_summary_description_runbook_and_dashboard(alert: Alert) -> None:
+def test_alert_has_severity_summary_description_runbook_and_dashboard(
+    alert: conventions.Alert,
+) -> None:
     """Each alert has a known severity and the four annotations that people follow."""
-    assert alert.severity in SEVERITIES, (
-        f"{alert.where}: labels.severity is {alert.severity!r}, "
-        f"should be one of {sorted(SEVERITIES)}"
-    )
-    annotations = alert.rule.get("annotations", {})
-    for key in ("summary", "description"):
-        assert str(annotations.get(key, "")).strip(), f"{alert.where}: annotation {key} is missing"
-    expected_url = RUNBOOK_URL.format(alert.name)
-    assert annotations.get("runbook_url") == expected_url, (
-        f"{alert.where}: runbook_url should be {expected_url}, "
-        f"got {annotations.get('runbook_url')!r}"
-    )
-    dashboard = str(annotations.get("dashboard", ""))
-    found = DASHBOARD_PATH.match(dashboard)
-    assert found and found.group(1) in DASHBOARD_UIDS, (
-        f"{alert.where}: dashboard should be a Grafana path /d/<uid> with uid one of "
-        f"{sorted(DASHBOARD_UIDS)}, got {dashboard!r}"
-    )
+    problems = conventions.alert_problems(alert, RULES.dashboard_uids())
+    assert not problems, f"{alert.where}: {problems}"
 
 
 @pytest.mark.parametrize("name", ALERT_NAMES, ids=ALERT_NAMES)
 def test_alert_has_a_runbook(name: str) -> None:
     """docs/runbooks/<AlertName>.md exists, with symptom, first-checks and mitigation parts."""
-    path = RUNBOOKS_DIR / f"{name}.md"
-    assert path.is_file(), f"alert {name}: write its runbook at {path.relative_to(ROOT)}"
-    headings = [
-        line.lstrip("#").strip().lower()
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.startswith("#")
-    ]
-    missing = [s for s in RUNBOOK_SECTIONS if not any(s in h for h in headings)]
-    assert not missing, f"{path.relative_to(ROOT)}: add section heading(s) for {missing}"
+    problems = conventions.runbook_problems(ROOT, name)
+    assert not problems, problems
 
 
 @pytest.mark.parametrize(
@@ -210,43 +99,26 @@ def test_alert_has_a_runbook(name: str) -> None:
 )
 def test_alert_has_a_unit_test_case_where_it_fires(name: str, severity: str) -> None:
     """Some promtool case expects the alert firing at this severity (its exp_alerts)."""
-    firing = [
-        f"{case['file'].name}: {case['test']}"
-        for case in CASES
-        if case.get("alertname") == name
-        for expected in case.get("exp_alerts") or []
-        if str((expected.get("exp_labels") or {}).get("severity", "")) == severity
-    ]
-    assert firing, (
-        f"alert {name} (severity {severity}): no promtool case in prometheus/tests/*.test.yml "
-        "expects it firing; add an alert_rule_test with exp_alerts"
-    )
+    problem = conventions.firing_case_problem(RULES, name, severity)
+    assert problem is None, problem
 
 
 @pytest.mark.parametrize("name", QUIET_NAMES, ids=QUIET_NAMES)
 def test_alert_has_a_unit_test_case_where_it_stays_quiet(name: str) -> None:
     """Some promtool case expects the alert not firing (exp_alerts empty), near its threshold."""
-    quiet = [case for case in CASES if case.get("alertname") == name and not case.get("exp_alerts")]
-    assert quiet, (
-        f"alert {name}: no promtool case in prometheus/tests/*.test.yml expects it quiet; "
-        "add an alert_rule_test with `exp_alerts: []` just below its threshold or `for`"
-    )
+    problem = conventions.quiet_case_problem(RULES, name)
+    assert problem is None, problem
 
 
 def test_alert_names_and_severities_are_unique() -> None:
     """No two rules share an alert name and severity (each level is defined once)."""
-    seen: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
-    for alert in ALERTS:
-        seen[(alert.name, alert.severity)].append(alert.where)
-    twice = {key: where for key, where in seen.items() if len(where) > 1}
-    assert not twice, f"alerts defined more than once: {twice}"
+    assert not conventions.duplicate_problems(RULES), conventions.duplicate_problems(RULES)
 
 
-@pytest.mark.parametrize("name", sorted(ALWAYS_FIRING), ids=sorted(ALWAYS_FIRING))
+@pytest.mark.parametrize(
+    "name", sorted(conventions.ALWAYS_FIRING), ids=sorted(conventions.ALWAYS_FIRING)
+)
 def test_always_firing_exemption_names_a_constant_alert(name: str) -> None:
     """An alert exempt from the quiet case exists and is constant (vector(1)): never quiet."""
-    rules = [alert.rule for alert in ALERTS if alert.name == name]
-    assert rules, f"ALWAYS_FIRING names {name}, which no rule file defines: drop it from the list"
-    assert all(str(rule["expr"]).strip() == "vector(1)" for rule in rules), (
-        f"{name} is exempt from a quiet test case, but its expr is not vector(1)"
-    )
+    problem = conventions.always_firing_problem(RULES, name)
+    assert problem is None, problem

@@ -6,7 +6,7 @@ No Docker engine runs here (DESIGN.md, "What runs where"), so:
   compose's merge rules; the variant files (Prometheus, Grafana, Loki, Tempo) are kept in sync
   with their base files.
 - mimir.yaml: no Mimir binary can run here; its keys are checked against
-  tests/schemas/mimir-3.2.0.yaml, written from the pinned version's reference.
+  services/lookout/src/lookout_stack/validate/schemas/mimir-3.2.0.yaml, written from the pinned version's reference.
 - loki.yaml and tempo.yaml: the real Loki 3.7.6 and Tempo 3.0.3 verify them, then run from them
   against an S3 API on loopback: moto's server mode (PyPI `moto[server]`), an S3-COMPATIBLE
   STAND-IN, NOT MinIO (no MinIO binary installs from PyPI, Debian or npm). Each proves its data
@@ -40,7 +40,7 @@ import boto3  # type: ignore[import-untyped]  # no stubs; moto's client
 import httpx
 import pytest
 import yaml
-from keyschema_support import KeySchema, host_port, load_yaml
+from keyschema_support import SCHEMAS_DIR, KeySchema, host_port, load_yaml
 
 from stack_support import free_port, poll_until, require_binary, require_listening
 from stack_support.compose import container_ports
@@ -52,8 +52,8 @@ OVERRIDE_FILE = SCALE_OUT / "compose.yaml"
 OVERRIDE_TEXT = OVERRIDE_FILE.read_text(encoding="utf-8")
 OVERRIDE: dict[str, Any] = yaml.safe_load(OVERRIDE_TEXT)
 BASE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-MIMIR_SCHEMA = ROOT / "tests" / "schemas" / "mimir-3.2.0.yaml"
-GRAFANA_SCHEMA = ROOT / "tests" / "schemas" / "grafana-13.2.yaml"
+MIMIR_SCHEMA = SCHEMAS_DIR / "mimir-3.2.0.yaml"
+GRAFANA_SCHEMA = SCHEMAS_DIR / "grafana-13.2.yaml"
 # A pinned tag: a version of at least MAJOR.MINOR, or MinIO's RELEASE.<date> tags.
 PINNED_TAG = re.compile(r"^(v?\d+\.\d+|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z)")
 # Tempo 3.0.3 may ignore SIGTERM for over a minute (DESIGN.md): a few seconds, then SIGKILL.

@@ -12,13 +12,12 @@ import subprocess
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from lookout_stack.validate.checks import stack_wiring as wiring
 from stack_support import IN_CI, MissingPrerequisite, require_binary
-from stack_support.compose import container_ports
 from stack_support.native import (
     NATIVE_SERVICES,
     WORKSPACE_SERVICES,
@@ -34,44 +33,25 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8
 SERVICES: dict[str, Any] = COMPOSE["services"]
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"
 #: The config folders whose files name other services as `service:port`.
-CONFIG_DIRS = ["prometheus", "alertmanager", "loki", "tempo", "otel-collector", "grafana"]
 CONFIG_FILES = sorted(
     path
-    for folder in CONFIG_DIRS
+    for folder in wiring.CONFIG_DIRS
     for path in (ROOT / folder).rglob("*")
     if path.suffix in {".yml", ".yaml"} and path.is_file()
-)
-REFERENCE = re.compile(
-    rf"(?<![\w.-])({'|'.join(map(re.escape, sorted(SERVICES, key=len, reverse=True)))}):(\d+)\b"
 )
 NATIVE = [name for name in NATIVE_SERVICES if name in SERVICES]
 
 
-def ports_of(service: str) -> set[int]:
-    """Return the ports a compose service listens on."""
-    return container_ports(SERVICES[service])
+REFERENCE = wiring.service_reference(SERVICES)
+# The cross-references live in `lookout validate`'s stack-wiring check (one implementation).
+SCRAPE_TARGETS = wiring.scrape_targets(yaml.safe_load(PROMETHEUS_CONFIG.read_text()))
 
 
-def scrape_targets() -> list[tuple[str, str]]:
-    """Return (job, target) for every static target in prometheus.yml."""
-    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
-    return [
-        (job["job_name"], target)
-        for job in config["scrape_configs"]
-        for static in job.get("static_configs", [])
-        for target in static["targets"]
-    ]
-
-
-@pytest.mark.parametrize(("job", "target"), scrape_targets(), ids=str)
+@pytest.mark.parametrize(("job", "target"), SCRAPE_TARGETS, ids=str)
 def test_scrape_target_is_a_compose_service_and_port(job: str, target: str) -> None:
     """Each scrape target is `service:port` of a compose service listening on that port."""
-    host, _, port = target.rpartition(":")
-    assert host in SERVICES, f"job {job}: {host!r} is not a compose service"
-    assert int(port) in ports_of(host), (
-        f"job {job}: {host} does not listen on {port} (add it to its ports: or expose:)"
-    )
-    assert job == host, f"job {job!r} scrapes {host}: name the job after the service"
+    problem = wiring.scrape_target_problem(SERVICES, job, target)
+    assert problem is None, problem
 
 
 def test_every_compose_service_that_serves_metrics_is_scraped() -> None:
@@ -80,27 +60,18 @@ def test_every_compose_service_that_serves_metrics_is_scraped() -> None:
     Bugsink exposes no Prometheus metrics (its healthcheck is its liveness); one-shot jobs
     (`restart: "no"`) are not long-running.
     """
-    scraped = {target.rpartition(":")[0] for _job, target in scrape_targets()}
-    one_shot = {name for name, spec in SERVICES.items() if spec.get("restart") == "no"}
-    unscraped = set(SERVICES) - scraped - one_shot - {"postgres", "redis", "locust", "bugsink"}
-    assert not unscraped, f"no scrape job for {sorted(unscraped)}"
+    missing = wiring.unscraped(SERVICES, SCRAPE_TARGETS)
+    assert not missing, f"no scrape job for {missing}"
 
 
-APP_OTLP = [
-    (service, variable, value)
-    for service, spec in SERVICES.items()
-    for variable, value in (spec.get("environment") or {}).items()
-    if variable.startswith("OTEL_EXPORTER_OTLP") and variable.endswith("ENDPOINT")
-]
+APP_OTLP = wiring.otlp_variables(SERVICES)
 
 
 @pytest.mark.parametrize(("service", "variable", "value"), APP_OTLP, ids=str)
 def test_app_otlp_endpoint_is_the_collector(service: str, variable: str, value: str) -> None:
     """Apps send OTLP to the collector (never straight to a backend) and wait for it."""
-    url = urlsplit(value)
-    assert url.hostname == "otel-collector", f"{service}: {variable}={value}"
-    assert url.port in ports_of("otel-collector")
-    assert "otel-collector" in (SERVICES[service].get("depends_on") or {})
+    problem = wiring.otlp_endpoint_problem(SERVICES, service, variable, value)
+    assert problem is None, problem
 
 
 def test_every_app_sends_otlp() -> None:
@@ -113,13 +84,8 @@ def test_every_app_sends_otlp() -> None:
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_config_addresses_name_a_service_and_its_port(path: Path) -> None:
     """Every `service:port` a config file names is a compose service listening there."""
-    text = path.read_text(encoding="utf-8")
-    for match in REFERENCE.finditer(text):
-        service, port = match[1], int(match[2])
-        assert port in ports_of(service), (
-            f"{path.relative_to(ROOT)}: {service}:{port} but {service} listens on "
-            f"{sorted(ports_of(service))}"
-        )
+    problems = wiring.address_problems(SERVICES, path.read_text(encoding="utf-8"))
+    assert not problems, f"{path.relative_to(ROOT)}: {problems}"
 
 
 def _render(service: str, workdir: Path) -> ServiceProcess:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
+
+from lookout_stack.validate import tools
 
 __all__ = [
     "IN_CI",
@@ -29,8 +29,6 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SHARED_BACKENDS = ROOT.parent / "shared" / "backends"
-CACHE = ROOT / ".cache" / "backends"
 BACKENDS = ("loki", "tempo")
 
 
@@ -39,70 +37,15 @@ class MissingPrerequisite(RuntimeError):
 
 
 def backends_dir() -> Path:
-    """Return the folder holding executable ``loki`` and ``tempo``, unpacking them if needed."""
-    configured = os.environ.get("LOOKOUT_BACKENDS_DIR")
-    if configured:
-        folder = Path(configured)
-        missing = [name for name in BACKENDS if not os.access(folder / name, os.X_OK)]
-        if missing:
-            msg = (
-                f"LOOKOUT_BACKENDS_DIR={configured} has no executable {', '.join(missing)}: "
-                f"point it at a folder with the unpacked binaries, or unset it to use "
-                f"{SHARED_BACKENDS}"
-            )
-            raise MissingPrerequisite(msg)
-        return folder
-    shared = next((c for c in _shared_candidates() if (c / "unpack").is_file()), None)
-    if shared is None:
-        looked = ", ".join(str(c) for c in _shared_candidates())
-        msg = (
-            f"the real Loki and Tempo are not here: LOOKOUT_BACKENDS_DIR is not set and none "
-            f"of {looked} has them (see DESIGN.md, 'Real Loki and Tempo')"
-        )
-        raise MissingPrerequisite(msg)
-    unpack = shared / "unpack"
-    if all(os.access(CACHE / name, os.X_OK) for name in BACKENDS):
-        # unpack verifies checksums; skip it when both are in place (a test session calls this
-        # often). A new SHA256SUMS means new files: compare modification times.
-        sums = shared / "SHA256SUMS"
-        if all((CACHE / n).stat().st_mtime >= sums.stat().st_mtime for n in BACKENDS):
-            return CACHE
-    result = subprocess.run(
-        [sys.executable, str(unpack), str(CACHE)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        msg = f"{unpack} {CACHE} failed ({result.returncode}): {result.stderr.strip()}"
-        raise MissingPrerequisite(msg)
-    return CACHE
+    """Return the folder holding executable ``loki`` and ``tempo``, unpacking them if needed.
 
-
-def _shared_candidates() -> list[Path]:
-    """Return where ../shared/backends may be: beside this checkout or beside its origin.
-
-    A CI run works in a fresh clone somewhere else; its origin is the checkout it came from.
+    The finder is `lookout validate`'s (lookout_stack.validate.tools): LOOKOUT_BACKENDS_DIR,
+    else ../shared/backends beside this checkout or beside the checkout it was cloned from.
     """
-    candidates = [SHARED_BACKENDS]
-    git = shutil.which("git")
-    if git is None:
-        return candidates
     try:
-        origin = subprocess.run(
-            [git, "-C", str(ROOT), "remote", "get-url", "origin"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        origin = ""
-    source = Path(origin.removeprefix("file://"))
-    if origin and source.is_absolute() and source.is_dir():
-        candidates.append(source.resolve().parent / "shared" / "backends")
-    return candidates
+        return tools.backends_dir(ROOT)
+    except tools.ToolMissing as missing:
+        raise MissingPrerequisite(str(missing)) from missing
 
 
 def backend_binary(name: str) -> Path:

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from lookout_stack.validate.checks import stack_wiring as wiring
+
 __all__ = ["container_ports", "interpolate", "load_env_file", "load_script"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,5 +49,4 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 
 def container_ports(spec: Mapping[str, Any]) -> set[int]:
     """Return the ports a compose service listens on: its published targets and `expose:`."""
-    published = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in spec.get("ports") or []}
-    return published | {int(str(p).split("/")[0]) for p in spec.get("expose") or []}
+    return wiring.container_ports(spec)

@@ -21,6 +21,9 @@ import promql_parser
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from lookout_stack.validate.checks import dashboard_lint
+from lookout_stack.validate.checks.dashboard_lint import iter_panels
+
 __all__ = [
     "COLLECTOR_METRICS",
     "DASHBOARDS_DIR",
@@ -98,13 +101,6 @@ def dashboards(folder: Path = DASHBOARDS_DIR) -> dict[str, dict[str, Any]]:
     return {
         p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))
     }
-
-
-def iter_panels(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Yield every panel, those nested in collapsed rows included (rows themselves too)."""
-    for panel in document.get("panels", []):
-        yield panel
-        yield from panel.get("panels", [])
 
 
 def iter_queries(name: str, document: dict[str, Any]) -> Iterator[Query]:
@@ -214,13 +210,8 @@ def recorded_names(root: Path = ROOT) -> set[str]:
 
 
 def provisioned_datasources(folder: Path = DATASOURCES_DIR) -> dict[str, str]:
-    """Return {uid: type} of every provisioned data source."""
-    found: dict[str, str] = {}
-    for path in sorted(folder.glob("*.y*ml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for source in document.get("datasources") or []:
-            found[str(source["uid"])] = str(source["type"])
-    return found
+    """Return {uid: type} of every provisioned data source (lookout validate's reading)."""
+    return dashboard_lint.provisioned_datasources(folder)
 
 
 def app_metric_names(workdir: Path) -> dict[str, set[str]]:
