@@ -2,11 +2,11 @@
 
 No cluster runs here. The manifests are validated against the Kubernetes OpenAPI schemas of a
 stated version (kubernetes-validate, strict: an unknown field fails), the ServiceMonitors against
-the prometheus-operator CRD's schema (services/lookout/src/lookout_stack/validate/schemas/k8s-servicemonitor-crd.yaml), and both are
-cross-checked with what they describe: compose's images, ports and memory limits, the
+the prometheus-operator CRD's schema (lookout_stack/validate/schemas/k8s-servicemonitor-crd.yaml),
+and both are cross-checked with what they describe: compose's images, ports and memory limits, the
 Dockerfiles' users, the settings each service reads. The Helm values are walked against key
-trees of the charts' own values.yaml (services/lookout/src/lookout_stack/validate/schemas/helm-*.yaml); the Loki and Tempo
-configuration inside them is handed to the real Loki 3.7.6 and Tempo 3.0.3.
+trees of the charts' own values.yaml (lookout_stack/validate/schemas/helm-*.yaml); the Loki and
+Tempo configuration inside them is handed to the real Loki 3.7.6 and Tempo 3.0.3.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ KAFKA_ADDRESS_PATHS = {
     "tempo-distributed": ("ingest", "kafka", "address"),
 }
 # tempo-distributed 3.0.7's defaults for the `ingest.kafka` keys its config template renders
-# (charts/tempo-distributed/values.yaml at f2a262d8, services/lookout/src/lookout_stack/validate/schemas/helm-tempo-distributed.yaml).
+# (charts/tempo-distributed/values.yaml at f2a262d8;
+# lookout_stack/validate/schemas/helm-tempo-distributed.yaml).
 TEMPO_CHART_INGEST_DEFAULTS = {
     "topic": "tempo-traces",
     "auto_create_topic_enabled": True,
@@ -138,7 +139,7 @@ CONFIG_COPIES = {
     "config/webhook-relay/routing.yml": "services/webhook-relay/routing.compose.yml",
     "config/synthetic-monitor/journeys/shop.yml": "services/synthetic-monitor/journeys/shop.yml",
 }
-# Helm values files -> their key tree (services/lookout/src/lookout_stack/validate/schemas/helm-<chart>.yaml).
+# Helm values files -> their key tree (lookout_stack/validate/schemas/helm-<chart>.yaml).
 CHARTS = ["mimir-distributed", "loki", "tempo-distributed", "grafana"]
 # Image tags the values pin -> the .env variable that pins the same image for compose.
 PINNED_TAGS = {

@@ -6,7 +6,7 @@ No Docker engine runs here (DESIGN.md, "What runs where"), so:
   compose's merge rules; the variant files (Prometheus, Grafana, Loki, Tempo) are kept in sync
   with their base files.
 - mimir.yaml: no Mimir binary can run here; its keys are checked against
-  services/lookout/src/lookout_stack/validate/schemas/mimir-3.2.0.yaml, written from the pinned version's reference.
+  lookout_stack/validate/schemas/mimir-3.2.0.yaml, written from the pinned version's reference.
 - loki.yaml and tempo.yaml: the real Loki 3.7.6 and Tempo 3.0.3 verify them, then run from them
   against an S3 API on loopback: moto's server mode (PyPI `moto[server]`), an S3-COMPATIBLE
   STAND-IN, NOT MinIO (no MinIO binary installs from PyPI, Debian or npm). Each proves its data
