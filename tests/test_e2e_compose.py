@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from stack_support import PollTimeout, poll_until
+from stack_support.compose import require_docker
 from stack_support.locust import run_locust
 from stack_support.report import PanelCounts, record_panels
 
@@ -31,21 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"
 
 
-def _docker() -> str:
-    """Return the docker client, or skip when no engine answers."""
-    docker = shutil.which("docker")
-    engine = docker and subprocess.run(
-        [docker, "info"], capture_output=True, timeout=30, check=False
-    )
-    if not docker or not engine or engine.returncode != 0:
-        pytest.skip("no Docker engine here: the compose stack is verified only where Docker runs")
-    return docker
-
-
 @pytest.fixture(scope="module")
 def compose_stack(dotenv: dict[str, str]) -> Iterator[dict[str, str]]:
     """Bring the compose stack up (healthy); stop it afterwards if this test started it."""
-    docker = _docker()
+    docker = require_docker()
     running = subprocess.run(
         [docker, "compose", "ps", "--quiet"], capture_output=True, text=True, cwd=ROOT,
         timeout=60, check=False,

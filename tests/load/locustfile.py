@@ -23,7 +23,7 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 # Locust puts the locustfile's folder (in compose: /mnt/locust) first on sys.path.
 from budgets import BudgetError, Budgets, check_budgets, load_budgets
@@ -193,7 +193,7 @@ class Shopper(HttpUser):
             self.client.get("/api/experiments", headers=self._auth(), name="/api/experiments")
 
     #: When this process's shoppers last mistyped a password (shared by every shopper).
-    mistyped_at: deque[float] = deque()
+    mistyped_at: ClassVar[deque[float]] = deque()
 
     @task(1)
     def mistyped_password(self) -> None:

@@ -7,13 +7,15 @@ it is imported here by path, once, so the tests and the native stack share its p
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["container_ports", "interpolate", "load_env_file", "load_script"]
+__all__ = ["container_ports", "interpolate", "load_env_file", "load_script", "require_docker"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,3 +51,16 @@ def container_ports(spec: Mapping[str, Any]) -> set[int]:
     """Return the ports a compose service listens on: its published targets and `expose:`."""
     published = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in spec.get("ports") or []}
     return published | {int(str(p).split("/")[0]) for p in spec.get("expose") or []}
+
+
+def require_docker() -> str:
+    """Return the docker client, or skip the test when no Docker engine answers."""
+    import pytest
+
+    docker = shutil.which("docker")
+    engine = docker and subprocess.run(
+        [docker, "info"], capture_output=True, timeout=30, check=False
+    )
+    if not docker or not engine or engine.returncode != 0:
+        pytest.skip("no Docker engine here: compose is verified only where Docker runs")
+    return docker
