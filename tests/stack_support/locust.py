@@ -40,8 +40,9 @@ class LocustRun:
         """Return the failure count of every request name that failed."""
         return {e["name"]: int(e["num_failures"]) for e in self.entries if e["num_failures"]}
 
-    def headline(self) -> dict[str, Any]:
-        """Return the figures the end-to-end report prints: requests, failure ratio, p95."""
+    def headline(self, run: str) -> dict[str, Any]:
+        """Return the figures the end-to-end report prints for ``run``: its outcome, requests,
+        failure ratio and p95 (keys prefixed with ``run``, so two runs do not overwrite)."""
         total = sum(self.requests.values())
         failed = sum(self.failures.values())
         times: list[float] = []
@@ -51,9 +52,10 @@ class LocustRun:
         times.sort()
         p95 = times[min(len(times) - 1, int(0.95 * len(times)))] if times else 0.0
         return {
-            "requests": total,
-            "failure ratio": round(failed / total, 4) if total else 0.0,
-            "p95 ms": round(p95),
+            run: "budgets kept" if self.returncode == 0 else "BUDGET BROKEN",
+            f"{run} requests": total,
+            f"{run} failure ratio": round(failed / total, 4) if total else 0.0,
+            f"{run} p95 ms": round(p95),
         }
 
 
