@@ -57,7 +57,7 @@ def test_bounded_run_keeps_every_budget(shop: NativeStack) -> None:
     assert set(run.requests) >= JOURNEY_REQUESTS, sorted(run.requests)
     assert not run.failures, f"failed requests: {run.failures}\n{run.stderr[-2000:]}"
     assert "every performance budget" in run.stderr
-    record_locust(run.headline("budget run (25 s, 8 users)"))
+    record_locust(run.headline("budget test"))
 
 
 @pytest.mark.integration
