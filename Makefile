@@ -1,5 +1,5 @@
 # The few targets people look for. `make test` is the one test command (CI runs it too).
-.PHONY: help up up-scale down logs test lint test-unit validate load bench bench-stack bench-queries bench-series check dashboards slo
+.PHONY: help up up-scale down logs test lint test-unit validate load load-headless e2e bench bench-stack bench-queries bench-series check dashboards slo
 
 # preflight.py needs PyYAML: the project's venv has it; a plain python3 may too.
 PREFLIGHT := $(shell command -v uv >/dev/null 2>&1 && echo "uv run python" || echo python3) scripts/preflight.py
@@ -40,6 +40,18 @@ validate: ## every config check that needs no running stack, one summary (lookou
 load: ## start Locust against the running stack (web UI on http://127.0.0.1:8089)
 	docker compose --profile load up -d locust
 	@echo "Locust: http://127.0.0.1:$${LOCUST_PORT:-8089}"
+
+# Bounds of `make load-headless` (override: make load-headless USERS=20 RUN_TIME=5m).
+SHOP_URL ?= http://127.0.0.1:8000
+USERS ?= 10
+SPAWN_RATE ?= 2
+RUN_TIME ?= 2m
+load-headless: ## bounded Locust run against the running shop; exit 1 if a budget in tests/load/budgets.toml breaks
+	uv run locust -f tests/load/locustfile.py --headless --users $(USERS) --spawn-rate $(SPAWN_RATE) \
+		--run-time $(RUN_TIME) --stop-timeout 10 --host $(SHOP_URL) --only-summary
+
+e2e: ## the native stack end to end: load, every dashboard panel, every correlation (~3.3 min)
+	uv run pytest tests/test_e2e_stack.py tests/test_load.py -q
 
 bench: ## the demo app's instrumentation overhead (prints the on/off throughput ratio)
 	uv run python bench/demo_overhead.py

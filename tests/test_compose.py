@@ -8,7 +8,6 @@ and cross-referenced with .env and itself; `docker compose config` runs only whe
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from lookout_stack.validate.checks import compose_rules, compose_schema
+from stack_support.compose import require_docker
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -211,12 +211,7 @@ def test_dockerfile_images_are_pinned(dockerfile: Path) -> None:
 @pytest.mark.compose
 def test_docker_compose_config_accepts_the_file() -> None:
     """`docker compose config` accepts the file with .env (only where a Docker engine runs)."""
-    docker = shutil.which("docker")
-    engine = docker and subprocess.run(
-        [docker, "info"], capture_output=True, timeout=30, check=False
-    )
-    if not docker or not engine or engine.returncode != 0:
-        pytest.skip("no Docker engine here: docker compose is verified only where Docker runs")
+    docker = require_docker()
     result = subprocess.run(
         [docker, "compose", "--file", str(COMPOSE_FILE), "config", "--quiet"],
         capture_output=True,

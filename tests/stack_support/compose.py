@@ -7,6 +7,8 @@ it is imported here by path, once, so the tests and the native stack share its p
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 from lookout_stack.validate.checks import stack_wiring as wiring
 
-__all__ = ["container_ports", "interpolate", "load_env_file", "load_script"]
+__all__ = ["container_ports", "interpolate", "load_env_file", "load_script", "require_docker"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,3 +52,16 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 def container_ports(spec: Mapping[str, Any]) -> set[int]:
     """Return the ports a compose service listens on: its published targets and `expose:`."""
     return wiring.container_ports(spec)
+
+
+def require_docker() -> str:
+    """Return the docker client, or skip the test when no Docker engine answers."""
+    import pytest
+
+    docker = shutil.which("docker")
+    engine = docker and subprocess.run(
+        [docker, "info"], capture_output=True, timeout=30, check=False
+    )
+    if not docker or not engine or engine.returncode != 0:
+        pytest.skip("no Docker engine here: compose is verified only where Docker runs")
+    return docker

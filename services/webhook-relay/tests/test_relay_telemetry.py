@@ -17,8 +17,10 @@ from prometheus_client import CollectorRegistry
 from lookout_telemetry.logs import JsonFormatter
 from lookout_telemetry.scrub import scrub
 from relay_support import AUTH, payload, receiver, settings, write_routing
+from stack_support.receiver import WebhookReceiver
 from webhook_relay import app as app_module
 from webhook_relay import delivery as delivery_module
+from webhook_relay import telemetry
 from webhook_relay.app import create_app
 from webhook_relay.routing import load_routing
 
@@ -98,3 +100,33 @@ def test_metrics_have_exemplars_in_openmetrics(
             "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
         ).text
     assert f'# {{trace_id="{TRACE_ID}"}}' in text
+
+
+def test_log_export_is_off_without_an_otlp_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no OTLP endpoint and no OTEL_LOGS_EXPORTER, log records stay on stdout only."""
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                 "OTEL_LOGS_EXPORTER", "OTEL_SDK_DISABLED"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    assert telemetry.setup_logs("webhook-relay", "test") is None
+
+
+def test_log_records_are_exported_over_otlp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a logs endpoint, a log record reaches it as OTLP/HTTP (as compose sends to Loki)."""
+    with WebhookReceiver() as otlp:
+        monkeypatch.setenv(
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", f"http://{otlp.hostport}/otlp/v1/logs"
+        )
+        monkeypatch.delenv("OTEL_LOGS_EXPORTER", raising=False)
+        export = telemetry.setup_logs("webhook-relay", "test")
+        assert export is not None
+        logger = logging.getLogger("webhook_relay.test_export")
+        logger.addHandler(export.handler)
+        try:
+            logger.warning("delivered to the test target")
+        finally:
+            logger.removeHandler(export.handler)
+            export.shutdown()
+        [request] = otlp.snapshot()
+    assert request.path == "/otlp/v1/logs"
+    assert b"delivered to the test target" in request.body
+    assert b"webhook-relay" in request.body  # the resource's service.name

@@ -10,21 +10,13 @@ OTLP (Loki) through a handler beside the stdout one, after the same redaction.
 
 from __future__ import annotations
 
-import logging
 import os
-from dataclasses import dataclass
 
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import (
-    BatchLogRecordProcessor,
-    ConsoleLogRecordExporter,
-    LogRecordExporter,
-)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from lookout_telemetry.otlp_logs import LogExport, start_log_export
 from synthetic_monitor import __version__
 
 __all__ = ["LogExport", "exporter_choice", "setup_logs", "setup_tracing", "traces_exporter"]
@@ -83,33 +75,6 @@ def setup_tracing(service: str, environment: str) -> TracerProvider:
     return provider
 
 
-@dataclass
-class LogExport:
-    """The logger provider and the handler that feeds it (add it beside stdout)."""
-
-    provider: LoggerProvider
-    handler: logging.Handler
-
-    def shutdown(self) -> None:
-        """Flush and stop the exporter."""
-        self.provider.force_flush()
-        self.provider.shutdown()
-
-
 def setup_logs(service: str, environment: str) -> LogExport | None:
     """Return the OTLP (or console) log export, or None when logs are not exported."""
-    choice = exporter_choice("logs")
-    if choice == "none":
-        return None
-    exporter: LogRecordExporter
-    if choice == "console":
-        exporter = ConsoleLogRecordExporter()
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # noqa: PLC0415
-            OTLPLogExporter,
-        )
-
-        exporter = OTLPLogExporter()
-    provider = LoggerProvider(resource=_resource(service, environment))
-    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
-    return LogExport(provider, LoggingHandler(logger_provider=provider))
+    return start_log_export(_resource(service, environment), exporter_choice("logs"))

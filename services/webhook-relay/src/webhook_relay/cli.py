@@ -33,10 +33,15 @@ def _serve(_arguments: argparse.Namespace) -> int:
     from webhook_relay.routing import load_routing  # noqa: PLC0415
     from webhook_relay.server import serve  # noqa: PLC0415
     from webhook_relay.settings import load_settings  # noqa: PLC0415
-    from webhook_relay.telemetry import setup_tracing  # noqa: PLC0415
+    from webhook_relay.telemetry import setup_logs, setup_tracing  # noqa: PLC0415
 
     settings = load_settings()
-    configure_logging(settings.service_name, settings.log_level)
+    log_export = setup_logs(settings.service_name, settings.environment)
+    configure_logging(
+        settings.service_name,
+        settings.log_level,
+        extra_handlers=[log_export.handler] if log_export is not None else [],
+    )
     start_error_tracking(
         settings.sentry_dsn,
         service=settings.service_name,
@@ -60,6 +65,8 @@ def _serve(_arguments: argparse.Namespace) -> int:
         )
     finally:
         provider.shutdown()
+        if log_export is not None:
+            log_export.shutdown()
     return 0
 
 

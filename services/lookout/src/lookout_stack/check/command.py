@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from lookout_stack.check.absent import parse_absent
 from lookout_stack.check.backends.loki import LokiBackend
 from lookout_stack.check.backends.prometheus import PrometheusBackend
 from lookout_stack.check.backends.tempo import TempoBackend
@@ -45,6 +46,13 @@ Two modes: --grafana URL sends each panel's queries to Grafana's /api/ds/query (
 from LOOKOUT_GRAFANA_TOKEN or LOOKOUT_GRAFANA_TOKEN_FILE, or LOOKOUT_GRAFANA_USER with
 LOOKOUT_GRAFANA_PASSWORD or LOOKOUT_GRAFANA_PASSWORD_FILE; never on the command line); or
 straight to --prometheus, --loki and --tempo (default: the compose ports on 127.0.0.1).
+
+A stack that runs without a component (no collector on a test machine, say): --absent NAME
+(repeatable) makes every query that reads only that component's metrics "not checkable",
+with the reason, instead of empty. A series selector is the component's when its metric name
+starts with one of its prefixes or it selects job="NAME" exactly; known prefixes:
+otel-collector otelcol_, grafana grafana_; others: --absent NAME=PREFIX[,PREFIX...]. Direct
+mode only (through Grafana, every component of the compose stack runs).
 """
 
 
@@ -81,6 +89,11 @@ def register(commands: Any) -> None:
         "--var", action="append", default=[], metavar="NAME=VALUE",
         help="a variable's value, as Grafana's var-NAME=VALUE (repeat for several values; "
         "All for every value); default: the dashboard's saved value",
+    )  # fmt: skip
+    when.add_argument(
+        "--absent", action="append", default=[], metavar="NAME[=PREFIX,...]",
+        help="a component that does not run here (repeat for several): queries of only its "
+        "metrics are not checkable, not empty (direct mode)",
     )  # fmt: skip
     when.add_argument(
         "--scrape-interval", default="15s", metavar="DURATION",
@@ -210,7 +223,11 @@ def _check_time(flag: str, value: str | None, now: datetime) -> None:
 def build_mode(args: argparse.Namespace, http: Http, scrape_ms: int) -> Mode:
     """Return the direct or Grafana mode the arguments ask for."""
     direct = {k: getattr(args, k) for k in ("prometheus", "loki", "tempo")}
+    absent = parse_absent(args.absent)
     if args.grafana:
+        if absent:
+            msg = "--absent is for direct mode: through Grafana every compose component runs"
+            raise CheckInputError(msg)
         if any(direct.values()):
             msg = "--grafana and --prometheus/--loki/--tempo exclude each other: pick one mode"
             raise CheckInputError(msg)
@@ -229,7 +246,7 @@ def build_mode(args: argparse.Namespace, http: Http, scrape_ms: int) -> Mode:
     missing: dict[str, str] = {}
     prom = None
     if direct["prometheus"]:
-        prom = PrometheusBackend(http, _url(direct["prometheus"], "--prometheus"))
+        prom = PrometheusBackend(http, _url(direct["prometheus"], "--prometheus"), absent)
         backends["prometheus"] = prom
     if direct["loki"]:
         backends["loki"] = LokiBackend(http, _url(direct["loki"], "--loki"))

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from lookout_stack.check.absent import Absent
 from lookout_stack.check.context import QueryContext
 from lookout_stack.check.errors import QueryError, VariableError
 from lookout_stack.check.http import Http
@@ -52,9 +53,11 @@ class PrometheusBackend:
 
     kind = "prometheus"
 
-    def __init__(self, http: Http, base_url: str) -> None:
+    def __init__(self, http: Http, base_url: str, absent: Absent | None = None) -> None:
         self.http = http
         self.base = base_url.rstrip("/")
+        #: Components that do not run here (--absent): queries of only theirs are not checkable.
+        self.absent = absent or Absent()
 
     def expand(self, target: TargetSpec, ctx: QueryContext) -> tuple[str, int]:
         """Return the target's PromQL with every variable substituted, and the step in ms."""
@@ -99,6 +102,10 @@ class PrometheusBackend:
             return TargetResult(target.ref_id, self.kind, "error", str(exc))
         if not expr.strip():
             return TargetResult(target.ref_id, self.kind, "empty", "the target has no expr")
+        owner = self.absent.owner(expr) if self.absent else None
+        if owner is not None:
+            reason = self.absent.reason(owner)
+            return TargetResult(target.ref_id, self.kind, "unchecked", reason, expr)
         instant = bool(target.raw.get("instant"))
         ranged = bool(target.raw.get("range")) or not instant
         outcomes: list[tuple[Status, str]] = []
