@@ -27,6 +27,17 @@ Everything is derived from docker-compose.yml and .env, mechanically:
 Services that cannot run here (the collector, Grafana) or that another test stands in for are
 left out; references to them resolve to an address of their own, or to an override
 (``endpoints={"webhook-relay:8080": "127.0.0.1:40123"}``) such as a receiver a test owns.
+
+Two test options change copies, never the shipped files:
+
+* ``alert_timing=AlertTiming(...)`` (stack_support.timing) shortens rule ``for:`` durations,
+  Prometheus's scrape and evaluation intervals, the Loki ruler's evaluation interval and
+  Alertmanager's group timers in the copied configs, so alerts fire within seconds;
+* ``mount_sources={"webhook-relay": {"/etc/webhook-relay/routing.yml": path}}`` copies a
+  test's file in place of a bind mount's source (with the same substitutions). The relay's
+  routing is the usual case: ``stack_support.relay.write_relay_routing(path, url)`` writes a
+  routing file whose one webhook target is a receiver the test owns
+  (stack_support.receiver.WebhookReceiver), so the test sees what the real relay delivers.
 """
 
 from __future__ import annotations
@@ -61,6 +72,7 @@ from stack_support.backends import (
     system_binary,
 )
 from stack_support.compose import interpolate, load_env_file, load_script
+from stack_support.timing import AlertTiming, apply_alert_timing
 
 __all__ = [
     "MACHINE_SERVICES",
@@ -246,12 +258,30 @@ class NativeStack:
         services: Iterable[str],
         endpoints: Mapping[str, str] | None = None,
         extra_env: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        alert_timing: AlertTiming | None = None,
+        mount_sources: Mapping[str, Mapping[str, Path]] | None = None,
     ) -> None:
         self.workdir = workdir
         self.compose, self.dotenv = load_compose_and_env()
         self.all_services: list[str] = list(self.compose["services"])
         self.endpoints = dict(endpoints or {})
         self.extra_env = {k: dict(v) for k, v in (extra_env or {}).items()}
+        self.alert_timing = alert_timing
+        self.mount_sources = {k: dict(v) for k, v in (mount_sources or {}).items()}
+        for service, sources in self.mount_sources.items():
+            volumes = (self.compose["services"].get(service) or {}).get("volumes") or []
+            targets = {str(entry).split(":")[1] for entry in volumes if ":" in str(entry)}
+            for target, source in sources.items():
+                if target not in targets:
+                    msg = (
+                        f"mount_sources[{service!r}][{target!r}]: not a bind mount of "
+                        f"services.{service} in {COMPOSE_FILE.name} (its mounts: {sorted(targets)})"
+                    )
+                    raise ValueError(msg)
+                if not Path(source).exists():
+                    msg = f"mount_sources[{service!r}][{target!r}]: {source} does not exist"
+                    raise ValueError(msg)
         unknown = [s for s in services if s not in NATIVE_SERVICES]
         if unknown:
             msg = f"cannot run {unknown} natively; runnable: {sorted(NATIVE_SERVICES)}"
@@ -296,6 +326,9 @@ class NativeStack:
             source, target = str(entry).split(":")[:2]
             host = root / target.lstrip("/")
             copied = (ROOT / source).resolve() if source.startswith((".", "/")) else None
+            override = self.mount_sources.get(service, {}).get(target)
+            if override is not None:
+                copied = Path(override).resolve()
             mounts.append((target, host, copied))
         for secret in spec.get("secrets") or []:
             name = secret if isinstance(secret, str) else secret["source"]
@@ -413,6 +446,8 @@ class NativeStack:
         argv = [self.program(service, program)] + [
             rewrite(interpolate(a, self.dotenv)) for a in args
         ]
+        if self.alert_timing is not None:
+            apply_alert_timing(service, argv, self.alert_timing)
         # A `*_HOST` variable naming a service (a host without a port) gets its address; other
         # values that happen to equal a service's name (OTEL_SERVICE_NAME=shop) stay as they are.
         env = {
