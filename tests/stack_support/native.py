@@ -28,11 +28,14 @@ Services that cannot run here (the collector, Grafana) or that another test stan
 left out; references to them resolve to an address of their own, or to an override
 (``endpoints={"webhook-relay:8080": "127.0.0.1:40123"}``) such as a receiver a test owns.
 
-Two test options change copies, never the shipped files:
+Options for tests (the shipped files are never changed):
 
 * ``alert_timing=AlertTiming(...)`` (stack_support.timing) shortens rule ``for:`` durations,
   Prometheus's scrape and evaluation intervals, the Loki ruler's evaluation interval and
   Alertmanager's group timers in the copied configs, so alerts fire within seconds;
+* ``service_endpoints={"shop": {"postgres:5432": "127.0.0.1:40124"}}`` is ``endpoints`` for
+  one service only: a fault-injecting proxy in front of the shop's database, say
+  (stack_support.faults.TcpProxy), while payments keeps its direct connection;
 * ``mount_sources={"webhook-relay": {"/etc/webhook-relay/routing.yml": path}}`` copies a
   test's file in place of a bind mount's source (with the same substitutions). The relay's
   routing is the usual case: ``stack_support.relay.write_relay_routing(path, url)`` writes a
@@ -261,6 +264,7 @@ class NativeStack:
         *,
         alert_timing: AlertTiming | None = None,
         mount_sources: Mapping[str, Mapping[str, Path]] | None = None,
+        service_endpoints: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.workdir = workdir
         self.compose, self.dotenv = load_compose_and_env()
@@ -268,6 +272,9 @@ class NativeStack:
         self.endpoints = dict(endpoints or {})
         self.extra_env = {k: dict(v) for k, v in (extra_env or {}).items()}
         self.alert_timing = alert_timing
+        # Like `endpoints`, for one service's files and environment only (a fault proxy in
+        # front of the shop's Postgres must not sit in front of payments' too).
+        self.service_endpoints = {k: dict(v) for k, v in (service_endpoints or {}).items()}
         self.mount_sources = {k: dict(v) for k, v in (mount_sources or {}).items()}
         for service, sources in self.mount_sources.items():
             volumes = (self.compose["services"].get(service) or {}).get("volumes") or []
@@ -297,7 +304,8 @@ class NativeStack:
             for name in self.names
         }
         # Compose services, plus any host an override names (a service not in compose yet).
-        hosts = set(self.all_services) | {e.rpartition(":")[0] for e in self.endpoints}
+        overridden = {*self.endpoints, *(e for v in self.service_endpoints.values() for e in v)}
+        hosts = set(self.all_services) | {e.rpartition(":")[0] for e in overridden}
         names = "|".join(re.escape(s) for s in sorted(hosts, key=len, reverse=True))
         self._reference = re.compile(rf"(?<![\w.-])({names}):(\d+)\b")
 
@@ -341,7 +349,10 @@ class NativeStack:
 
     def substitute(self, text: str, service: str, mounts: Iterable[tuple[str, Path]]) -> str:
         """Rewrite compose addresses, ``0.0.0.0`` and container paths in one service's text."""
-        text = self._reference.sub(lambda m: self.hostport(m[1], int(m[2])), text)
+        own = self.service_endpoints.get(service, {})
+        text = self._reference.sub(
+            lambda m: own.get(f"{m[1]}:{m[2]}") or self.hostport(m[1], int(m[2])), text
+        )
         for port, moved in self._moved_ports.get(service, {}).items():
             text = re.sub(rf"(?<![\d.]){port}(?!\d)", str(moved), text)
         text = re.sub(r"(?<![\d.])0\.0\.0\.0(?![\d.])", self.address(service), text)

@@ -17,6 +17,10 @@ changed:
   (set when absent) and of every child route that sets them;
 * loki.yaml: ``ruler.evaluation_interval``.
 
+And, for the synthetic monitor (``retime_journeys``, used through ``mount_sources``): the
+``interval`` and ``jitter`` of every journey and check, in a copy of its journeys folder, so a
+broken journey is seen within seconds instead of at its next minute.
+
 Rates and windows inside expressions (``rate(x[5m])``) are left as shipped: they are part of
 what an alert means, and a test makes enough traffic for them instead.
 
@@ -43,6 +47,7 @@ __all__ = [
     "format_duration",
     "parse_duration",
     "retime_alertmanager",
+    "retime_journeys",
     "retime_loki",
     "retime_prometheus",
     "retime_rules",
@@ -266,3 +271,47 @@ def apply_alert_timing(service: str, argv: list[str], timing: AlertTiming) -> li
                     _rewrite(rules, lambda doc, where: retime_rules(doc, timing, where))
                     changed.append(rules)
     return changed
+
+
+def _seconds(value: object, where: str) -> float:
+    """Return a monitor duration (``60s``, ``250ms``, or a number of seconds) in seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return parse_duration(value, where)
+
+
+def retime_journeys(source: Path, dest: Path, interval: float, jitter: float) -> Path:
+    """Copy a journeys folder to ``dest`` with every interval and jitter capped; return dest.
+
+    ``defaults`` of each file and each journey or check that sets its own are capped; the
+    steps, conditions and everything else are copied as they are.
+    """
+    for path in sorted(source.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        target = dest / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix not in {".yml", ".yaml"}:
+            target.write_bytes(path.read_bytes())
+            continue
+        try:
+            document = _mapping(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        except yaml.YAMLError as error:
+            msg = f"{path}: not valid YAML ({error})"
+            raise TimingError(msg) from None
+        sections = [("defaults", _mapping(document.get("defaults"), f"{path}: defaults"))]
+        for kind in ("journeys", "checks"):
+            for index, item in enumerate(document.get(kind) or []):
+                sections.append((f"{kind}[{index}]", _mapping(item, f"{path}: {kind}[{index}]")))
+        for where, section in sections:
+            for key, limit in (("interval", interval), ("jitter", jitter)):
+                if key in section and _seconds(section[key], f"{path}: {where}.{key}") > limit:
+                    section[key] = format_duration(limit)
+        defaults = sections[0][1]
+        if defaults:
+            document["defaults"] = defaults
+        target.write_text(
+            yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000),
+            encoding="utf-8",
+        )
+    return dest
