@@ -44,6 +44,7 @@ import contextlib
 import os
 import secrets
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -86,9 +87,8 @@ TIMING = AlertTiming(
 )
 #: Journeys run every 10 s (shipped: 60 s): product 1's stock of 40 lasts the module.
 JOURNEY_INTERVAL = 10.0
-#: Receivers by severity, as alertmanager/alertmanager.yml routes them (and its
-#: route-tests.yaml checks): critical pages and goes to chat, warning to chat, info to the log.
-RECEIVERS = {"critical": {"page", "chat"}, "warning": {"chat"}, "info": {"log"}}
+#: The severities of the rules' contract (alertmanager/alertmanager.yml routes on them).
+SEVERITIES = {"critical", "warning", "info"}
 RUNBOOKS = "https://github.com/lookout-observability/lookout/blob/main/docs/runbooks/"
 DEMO_PASSWORD = "lookout-demo"
 #: Background shoppers (seeded accounts load01..), each pausing this long between rounds.
@@ -119,6 +119,8 @@ class Chaos:
     outage: dict[str, Any] = field(default_factory=dict)
     #: Alerting rules' expressions by alert name (alert_queries fills it once).
     queries: dict[str, set[str]] = field(default_factory=dict)
+    #: Receivers by label set, as amtool routes them (routed_receivers fills it).
+    routes: dict[tuple[tuple[str, str], ...], set[str]] = field(default_factory=dict)
 
     def url(self, service: str, port: int, path: str = "") -> str:
         """Return a service's URL."""
@@ -298,10 +300,9 @@ def check_delivered(chaos: Chaos, seen: Seen, alertname: str, **labels: str) -> 
     for name, value in labels.items():
         assert got.get(name) == value, f"{where}: label {name}={got.get(name)!r}, not {value!r}"
     severity = got.get("severity", "")
-    assert severity in RECEIVERS, f"{where}: severity {severity!r} is not in the contract"
-    assert seen.arrival.receiver in RECEIVERS[severity], (
-        f"{where}: severity {severity} must go to {sorted(RECEIVERS[severity])}"
-    )
+    assert severity in SEVERITIES, f"{where}: severity {severity!r} is not in the contract"
+    expected = routed_receivers(chaos, got)
+    assert seen.arrival.receiver in expected, f"{where}: Alertmanager routes it to {expected}"
     # Prometheus's external label: which stack an alert came from.
     assert got.get("stack") == "lookout", f"{where}: external label stack={got.get('stack')!r}"
     notes = seen.alert.get("annotations") or {}
@@ -320,6 +321,33 @@ def check_delivered(chaos: Chaos, seen: Seen, alertname: str, **labels: str) -> 
     assert signature_is_valid(seen.arrival.delivery, chaos.relay_secret), f"{where}: bad signature"
     key = {k.lower(): v for k, v in seen.arrival.delivery.headers.items()}["idempotency-key"]
     assert key.startswith(f"{RELAY_TARGET}-"), key
+
+
+def routed_receivers(chaos: Chaos, labels: dict[str, str]) -> set[str]:
+    """Return the receivers the running alertmanager.yml routes these labels to (amtool)."""
+    key = tuple(sorted(labels.items()))
+    if key not in chaos.routes:
+        config = next(
+            a.split("=", 1)[1]
+            for a in chaos.stack.services["alertmanager"].argv
+            if a.startswith("--config.file=")
+        )
+        done = subprocess.run(
+            [
+                str(require_binary("amtool")),
+                "config",
+                "routes",
+                "test",
+                f"--config.file={config}",
+                *(f"{k}={v}" for k, v in key),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        chaos.routes[key] = set(done.stdout.strip().split(","))
+    return chaos.routes[key]
 
 
 def alert_queries(chaos: Chaos) -> dict[str, set[str]]:
@@ -365,7 +393,9 @@ def wait_by_severity(
         routed = chaos.arrivals.wait_for(
             alertname,
             status=status,
-            receivers=RECEIVERS.get(severity, {"chat"}),
+            receivers=routed_receivers(
+                chaos, {"alertname": alertname, "severity": severity, **labels}
+            ),
             since=since,
             timeout=max(5.0, deadline - time.monotonic()),
             severity=severity,
@@ -596,7 +626,14 @@ def test_broken_journey_alert_arrives_and_status_page_names_the_step(chaos: Chao
         routed = chaos.arrivals.wait_for(
             "SyntheticJourneyFailing",
             status="firing",
-            receivers=RECEIVERS["critical"],
+            receivers=routed_receivers(
+                chaos,
+                {
+                    "alertname": "SyntheticJourneyFailing",
+                    "severity": "critical",
+                    "journey": JOURNEY,
+                },
+            ),
             since=fault_at,
             timeout=120,
             journey=JOURNEY,
@@ -703,7 +740,9 @@ def test_killed_shop_fires_target_down_and_mutes_its_other_alerts(chaos: Chaos) 
         down = chaos.arrivals.wait_for(
             "TargetDown",
             status="firing",
-            receivers=RECEIVERS["critical"],
+            receivers=routed_receivers(
+                chaos, {"alertname": "TargetDown", "severity": "critical", "job": "shop"}
+            ),
             since=killed_at,
             timeout=60,
             job="shop",

@@ -71,17 +71,24 @@ class TcpProxy:
         self._loop.close()
 
     def partition(self) -> None:
-        """Stop every byte in both directions, on open and on new connections."""
-        self._call(lambda flowing: flowing.clear())
+        """Stop every byte in both directions, on open and on new connections (on return)."""
+        self._switch(flowing=False)
 
     def heal(self) -> None:
-        """Let the held bytes and connections through again."""
-        self._call(lambda flowing: flowing.set())
+        """Let the held bytes and connections through again (from the moment it returns)."""
+        self._switch(flowing=True)
 
-    def _call(self, change: Any) -> None:
-        assert self._flowing is not None, "the proxy is not running (use it as a context manager)"
-        flowing = self._flowing
-        self._loop.call_soon_threadsafe(change, flowing)
+    def _switch(self, *, flowing: bool) -> None:
+        event = self._flowing
+        assert event is not None, "the proxy is not running (use it as a context manager)"
+
+        async def switch() -> None:
+            if flowing:
+                event.set()
+            else:
+                event.clear()
+
+        asyncio.run_coroutine_threadsafe(switch(), self._loop).result(timeout=10)
 
     async def _start(self) -> None:
         self._flowing = asyncio.Event()
