@@ -516,7 +516,8 @@ def test_db_partition_fires_error_rate_and_db_alerts(
             True,
             alerts,
             f"readiness 503 during, 200 {db_outage['healed_ready_seconds']:.0f} s after the "
-            f"heal; partition {db_outage['healed_at'] - db_outage['at']:.0f} s; {chaos.clock()}",
+            f"heal; partition {db_outage['healed_at'] - db_outage['at']:.0f} s; stack ready in "
+            f"{chaos.ready_seconds:.0f} s; {chaos.clock()}",
         )
     except BaseException as exc:
         scenario = Scenario(scenario.name, False, alerts, f"{type(exc).__name__}: {exc}"[:400])

@@ -291,3 +291,25 @@ def test_signature_check_tells_signed_from_tampered() -> None:
     assert signature_is_valid(Delivery("/hook", headers, body), "k")
     assert not signature_is_valid(Delivery("/hook", headers, body + b" "), "k")
     assert not signature_is_valid(Delivery("/hook", headers, body), "other")
+
+
+def test_loki_ruler_copy_is_retimed(tmp_path: Path) -> None:
+    """With alert_timing, the loki.yaml copy evaluates every 2 s; its rules' `for:` is capped."""
+    require_binary("loki")
+    shipped = _digest(sorted((ROOT / "loki").rglob("*.y*ml")))
+    stack = NativeStack(tmp_path, ["loki"], alert_timing=TIMING)
+    config = _config_arg(stack.render("loki").argv)
+    assert _digest(sorted((ROOT / "loki").rglob("*.y*ml"))) == shipped, "a shipped file changed"
+    ruler = _load(config)["ruler"]
+    assert ruler["evaluation_interval"] == "2s"
+    rules = sorted(Path(ruler["storage"]["local"]["directory"]).rglob("*.yaml"))
+    assert rules, "no Loki rule files in the copy"
+    fors = [
+        parse_duration(rule["for"], str(path))
+        for path in rules
+        for group in _load(path)["groups"]
+        for rule in group["rules"]
+        if "for" in rule
+    ]
+    assert fors, "the Loki rules have no `for:` to cap"
+    assert max(fors) <= TIMING.rule_for
