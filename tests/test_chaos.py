@@ -460,50 +460,80 @@ def readiness(chaos: Chaos, wanted: int) -> httpx.Response | None:
 
 @pytest.fixture(scope="module")
 def db_outage(chaos: Chaos, shoppers: Shoppers) -> dict[str, Any]:
-    """Partition the shop from Postgres until its alerts arrive (or the deadline); then heal."""
-    warm_up(chaos)
+    """Partition the shop from Postgres until its alerts arrive (or the deadline); then heal.
+
+    Returns what was seen; what was not seen by its deadline is kept as "<step> error", for
+    the tests to assert on (so that the scenario is reported even when it fails).
+    """
     outage = chaos.outage
+    try:
+        warm_up(chaos)
+    except AssertionError as exc:
+        outage["warm-up error"] = str(exc)
     outage["connections_before"] = chaos.proxy.accepted
     healed = threading.Event()
     chaos.proxy.partition()
     outage["at"] = time.time()
     hammer = shoppers.hammer(PARTITION_CLIENTS, healed)
     try:
-        ready = poll_until(
-            lambda: readiness(chaos, 503), "the shop's readiness to answer 503", timeout=30
-        )
-        outage["ready"] = (ready.status_code, ready.json())
-        remaining = PARTITION_DEADLINE - (time.time() - outage["at"])
+        try:
+            ready = poll_until(
+                lambda: readiness(chaos, 503), "the shop's readiness to answer 503", timeout=30
+            )
+            outage["ready"] = (ready.status_code, ready.json())
+        except AssertionError as exc:
+            outage["ready error"] = str(exc)
         for alertname in DB_ALERTS:
+            remaining = max(5.0, PARTITION_DEADLINE - (time.time() - outage["at"]))
             try:
                 outage[alertname] = wait_by_severity(
                     chaos, alertname, "firing", outage["at"], remaining, job="shop"
                 )
             except AssertionError as exc:
                 outage[f"{alertname} error"] = str(exc)
-            remaining = max(5.0, PARTITION_DEADLINE - (time.time() - outage["at"]))
     finally:
         chaos.proxy.heal()
         outage["healed_at"] = time.time()
         healed.set()
         for thread in hammer:
             thread.join(timeout=20)
-    back = poll_until(
-        lambda: readiness(chaos, 200), "the shop's readiness to answer 200 after the heal", 60
-    )
-    outage["ready_after_heal"] = back.status_code
-    outage["healed_ready_seconds"] = time.time() - outage["healed_at"]
+    try:
+        poll_until(lambda: readiness(chaos, 200), "readiness 200 after the heal", timeout=60)
+        outage["healed_ready_seconds"] = time.time() - outage["healed_at"]
+    except AssertionError as exc:
+        outage["ready after heal error"] = str(exc)
     return outage
+
+
+@dataclass
+class Record:
+    """What a scenario reports: its notifications and a line of detail."""
+
+    alerts: list[AlertSeen] = field(default_factory=list)
+    detail: str = ""
+
+
+@contextlib.contextmanager
+def recorded(name: str) -> Iterator[Record]:
+    """Record the scenario for the end-of-run report, passed or failed (with the reason)."""
+    record = Record()
+    try:
+        yield record
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:400]
+        record_scenario(Scenario(name, False, record.alerts, reason))
+        raise
+    record_scenario(Scenario(name, True, record.alerts, record.detail))
 
 
 def test_db_partition_fires_error_rate_and_db_alerts(
     chaos: Chaos, db_outage: dict[str, Any]
 ) -> None:
     """Cut from Postgres, the shop is unready; its error-rate and pool alerts reach the target."""
-    scenario = Scenario("db partition: shop loses Postgres", False)
-    alerts: list[AlertSeen] = []
-    try:
+    with recorded("db partition: shop loses Postgres") as record:
+        assert "warm-up error" not in db_outage, db_outage.get("warm-up error")
         assert db_outage["connections_before"] > 0, "the shop never went through the proxy"
+        assert "ready" in db_outage, db_outage.get("ready error")
         status, body = db_outage["ready"]
         assert status == 503
         assert body["checks"]["database"]["status"] == "fail", body
@@ -512,23 +542,15 @@ def test_db_partition_fires_error_rate_and_db_alerts(
             assert alertname in db_outage, db_outage.get(f"{alertname} error")
             for seen in db_outage[alertname]:
                 check_delivered(chaos, seen, alertname, job="shop")
-                alerts.append(seen_as(seen, db_outage["at"]))
+                record.alerts.append(seen_as(seen, db_outage["at"]))
         # DBPoolTimeouts is critical by its rule: it pages.
         assert {s.arrival.receiver for s in db_outage["DBPoolTimeouts"]} == {"page", "chat"}
-        assert db_outage["ready_after_heal"] == 200
-        scenario = Scenario(
-            scenario.name,
-            True,
-            alerts,
+        assert "healed_ready_seconds" in db_outage, db_outage.get("ready after heal error")
+        record.detail = (
             f"readiness 503 during, 200 {db_outage['healed_ready_seconds']:.0f} s after the "
             f"heal; partition {db_outage['healed_at'] - db_outage['at']:.0f} s; stack ready in "
-            f"{chaos.ready_seconds:.0f} s; {chaos.clock()}",
+            f"{chaos.ready_seconds:.0f} s; {chaos.clock()}"
         )
-    except BaseException as exc:
-        scenario = Scenario(scenario.name, False, alerts, f"{type(exc).__name__}: {exc}"[:400])
-        raise
-    finally:
-        record_scenario(scenario)
 
 
 # --- 2. payments fail ---------------------------------------------------------------------------
@@ -536,11 +558,10 @@ def test_db_partition_fires_error_rate_and_db_alerts(
 
 def test_payment_declines_fire_payment_alert_as_critical(chaos: Chaos, shoppers: Shoppers) -> None:
     """Every authorisation declined: PaymentFailureRateHigh arrives as critical, page and chat."""
-    name = "payments decline everything"
-    alerts: list[AlertSeen] = []
-    scenario = Scenario(name, False)
     token = chaos.token("payments")
-    try:
+    with recorded("payments decline everything") as record, contextlib.ExitStack() as undo:
+        undo.callback(shoppers.checkout.clear)
+        undo.callback(lambda: clear_faults(chaos.payments, token))
         shoppers.checkout.set()
         set_faults(
             chaos.payments, token, [{"route": "/v1/authorizations", "payment_failure_rate": 1.0}]
@@ -563,20 +584,10 @@ def test_payment_declines_fire_payment_alert_as_critical(chaos: Chaos, shoppers:
         for seen in chaos.arrivals.find("PaymentFailureRateHigh", since=fault_at):
             check_delivered(chaos, seen, "PaymentFailureRateHigh", job="payments")
             if seen.arrival.at <= max(s.arrival.at for s in routed.values()):
-                alerts.append(seen_as(seen, fault_at))
+                record.alerts.append(seen_as(seen, fault_at))
         declined = shoppers.outcomes.get("checkout 402", 0)
         assert declined > 0, f"no checkout was declined: {shoppers.outcomes}"
-        scenario = Scenario(
-            name, True, alerts, f"{declined} checkouts declined; ratio {ratio:.2f}; {chaos.clock()}"
-        )
-    except BaseException as exc:
-        scenario = Scenario(name, False, alerts, f"{type(exc).__name__}: {exc}"[:400])
-        raise
-    finally:
-        shoppers.checkout.clear()
-        with contextlib.suppress(httpx.HTTPError):
-            clear_faults(chaos.payments, token)
-        record_scenario(scenario)
+        record.detail = f"{declined} checkouts declined; ratio {ratio:.2f}; {chaos.clock()}"
 
 
 # --- 3. a synthetic journey breaks ---------------------------------------------------------------
@@ -623,11 +634,9 @@ def test_broken_journey_alert_arrives_and_status_page_names_the_step(
     chaos: Chaos, shoppers: Shoppers
 ) -> None:
     """A failing route breaks the browse journey: its alert arrives; the page names the step."""
-    name = "synthetic journey breaks"
-    alerts: list[AlertSeen] = []
-    scenario = Scenario(name, False)
     token = chaos.token("shop")
-    try:
+    with recorded("synthetic journey breaks") as record, contextlib.ExitStack() as undo:
+        undo.callback(lambda: clear_faults(chaos.shop, token))
         # The route of the journey's second step fails; nothing else the journeys use does.
         set_faults(chaos.shop, token, [{"route": "/api/products/{product_id}", "error_rate": 1.0}])
         fault_at = time.time()
@@ -648,7 +657,7 @@ def test_broken_journey_alert_arrives_and_status_page_names_the_step(
         )
         for seen in routed.values():
             check_delivered(chaos, seen, "SyntheticJourneyFailing", journey=JOURNEY)
-            alerts.append(seen_as(seen, fault_at))
+            record.alerts.append(seen_as(seen, fault_at))
         rows = status_page_rows(chaos)
         assert any(row[1:3] == [JOURNEY, STEP] for row in rows if len(row) >= 3), (
             f"no failure row for {JOURNEY} / {STEP} on the status page: {rows}"
@@ -659,14 +668,7 @@ def test_broken_journey_alert_arrives_and_status_page_names_the_step(
         response.raise_for_status()
         runs = [r for r in response.json()["recent_runs"] if r["started_at"] >= fault_at - 1]
         assert runs and runs[0]["failing_step"] == STEP, runs[:3]
-        scenario = Scenario(name, True, alerts, f"failing step {STEP} shown; {chaos.clock()}")
-    except BaseException as exc:
-        scenario = Scenario(name, False, alerts, f"{type(exc).__name__}: {exc}"[:400])
-        raise
-    finally:
-        with contextlib.suppress(httpx.HTTPError):
-            clear_faults(chaos.shop, token)
-        record_scenario(scenario)
+        record.detail = f"failing step {STEP} shown; {chaos.clock()}"
 
 
 # --- 4. scenario 1, continued: the fix resolves its alerts ----------------------------------------
@@ -680,11 +682,8 @@ def test_db_alerts_resolve_after_the_partition_heals(
     chaos: Chaos, db_outage: dict[str, Any]
 ) -> None:
     """After the heal, each DB-outage alert's resolved notification arrives where it fired."""
-    name = "db partition healed: alerts resolve"
-    alerts: list[AlertSeen] = []
-    scenario = Scenario(name, False)
     healed = db_outage["healed_at"]
-    try:
+    with recorded("db partition healed: alerts resolve") as record:
         for alertname in DB_ALERTS:
             assert alertname in db_outage, f"{alertname} never fired in the partition"
             receivers = {s.arrival.receiver for s in db_outage[alertname]}
@@ -703,13 +702,8 @@ def test_db_alerts_resolve_after_the_partition_heals(
                     datetime.fromisoformat(seen.alert[k]) for k in ("endsAt", "startsAt")
                 )
                 assert ends > starts, seen.alert
-                alerts.append(seen_as(seen, healed))
-        scenario = Scenario(name, True, alerts, f"timed from the heal; {chaos.clock()}")
-    except BaseException as exc:
-        scenario = Scenario(name, False, alerts, f"{type(exc).__name__}: {exc}"[:400])
-        raise
-    finally:
-        record_scenario(scenario)
+                record.alerts.append(seen_as(seen, healed))
+        record.detail = f"timed from the heal; {chaos.clock()}"
 
 
 # --- 5. the shop is killed ----------------------------------------------------------------------
@@ -719,10 +713,7 @@ def test_killed_shop_fires_target_down_and_mutes_its_other_alerts(
     chaos: Chaos, shoppers: Shoppers
 ) -> None:
     """SIGKILL the shop: TargetDown arrives; its repeating error alert is inhibited, not sent."""
-    name = "shop killed"
-    alerts: list[AlertSeen] = []
-    scenario = Scenario(name, False)
-    try:
+    with recorded("shop killed") as record:
         # First an alert of the shop that Alertmanager repeats (every repeat interval).
         set_faults(chaos.shop, chaos.token("shop"), [{"route": "*", "error_rate": 1.0}])
         fault_at = time.time()
@@ -742,7 +733,7 @@ def test_killed_shop_fires_target_down_and_mutes_its_other_alerts(
             timeout=TIMING.repeat_interval + TIMING.group_interval + 15,
             job="shop",
         )["chat"]
-        alerts += [seen_as(first, fault_at), seen_as(repeat, fault_at)]
+        record.alerts += [seen_as(first, fault_at), seen_as(repeat, fault_at)]
 
         pid = chaos.stack.pid("shop")
         os.killpg(pid, signal.SIGKILL)  # the shop's whole process group, as a crash would
@@ -759,7 +750,7 @@ def test_killed_shop_fires_target_down_and_mutes_its_other_alerts(
         )
         for seen in down.values():
             check_delivered(chaos, seen, "TargetDown", job="shop", severity="critical")
-            alerts.append(seen_as(seen, killed_at))
+            record.alerts.append(seen_as(seen, killed_at))
         target_down_at = min(s.arrival.at for s in down.values())
 
         # Alertmanager still has the shop's error alert, and marks it inhibited by TargetDown.
@@ -790,15 +781,6 @@ def test_killed_shop_fires_target_down_and_mutes_its_other_alerts(
         assert alertmanager_alerts(chaos, 'alertname="TargetDown"', 'job="shop"'), (
             "TargetDown resolved during the quiet window"
         )
-        scenario = Scenario(
-            name,
-            True,
-            alerts,
-            f"HTTPErrorRateHigh inhibited for {time.time() - target_down_at:.0f} s; "
-            f"{chaos.clock()}",
+        record.detail = (
+            f"HTTPErrorRateHigh inhibited for {time.time() - target_down_at:.0f} s; {chaos.clock()}"
         )
-    except BaseException as exc:
-        scenario = Scenario(name, False, alerts, f"{type(exc).__name__}: {exc}"[:400])
-        raise
-    finally:
-        record_scenario(scenario)
