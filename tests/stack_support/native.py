@@ -27,6 +27,20 @@ Everything is derived from docker-compose.yml and .env, mechanically:
 Services that cannot run here (the collector, Grafana) or that another test stands in for are
 left out; references to them resolve to an address of their own, or to an override
 (``endpoints={"webhook-relay:8080": "127.0.0.1:40123"}``) such as a receiver a test owns.
+
+Options for tests (the shipped files are never changed):
+
+* ``alert_timing=AlertTiming(...)`` (stack_support.timing) shortens rule ``for:`` durations,
+  Prometheus's scrape and evaluation intervals, the Loki ruler's evaluation interval and
+  Alertmanager's group timers in the copied configs, so alerts fire within seconds;
+* ``service_endpoints={"shop": {"postgres:5432": "127.0.0.1:40124"}}`` is ``endpoints`` for
+  one service only: a fault-injecting proxy in front of the shop's database, say
+  (stack_support.faults.TcpProxy), while payments keeps its direct connection;
+* ``mount_sources={"webhook-relay": {"/etc/webhook-relay/routing.yml": path}}`` copies a
+  test's file in place of a bind mount's source (with the same substitutions). The relay's
+  routing is the usual case: ``stack_support.relay.write_relay_routing(path, url)`` writes a
+  routing file whose one webhook target is a receiver the test owns
+  (stack_support.receiver.WebhookReceiver), so the test sees what the real relay delivers.
 """
 
 from __future__ import annotations
@@ -61,6 +75,7 @@ from stack_support.backends import (
     system_binary,
 )
 from stack_support.compose import interpolate, load_env_file, load_script
+from stack_support.timing import AlertTiming, apply_alert_timing
 
 __all__ = [
     "MACHINE_SERVICES",
@@ -246,12 +261,34 @@ class NativeStack:
         services: Iterable[str],
         endpoints: Mapping[str, str] | None = None,
         extra_env: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        alert_timing: AlertTiming | None = None,
+        mount_sources: Mapping[str, Mapping[str, Path]] | None = None,
+        service_endpoints: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.workdir = workdir
         self.compose, self.dotenv = load_compose_and_env()
         self.all_services: list[str] = list(self.compose["services"])
         self.endpoints = dict(endpoints or {})
         self.extra_env = {k: dict(v) for k, v in (extra_env or {}).items()}
+        self.alert_timing = alert_timing
+        # Like `endpoints`, for one service's files and environment only (a fault proxy in
+        # front of the shop's Postgres must not sit in front of payments' too).
+        self.service_endpoints = {k: dict(v) for k, v in (service_endpoints or {}).items()}
+        self.mount_sources = {k: dict(v) for k, v in (mount_sources or {}).items()}
+        for service, sources in self.mount_sources.items():
+            volumes = (self.compose["services"].get(service) or {}).get("volumes") or []
+            targets = {str(entry).split(":")[1] for entry in volumes if ":" in str(entry)}
+            for target, source in sources.items():
+                if target not in targets:
+                    msg = (
+                        f"mount_sources[{service!r}][{target!r}]: not a bind mount of "
+                        f"services.{service} in {COMPOSE_FILE.name} (its mounts: {sorted(targets)})"
+                    )
+                    raise ValueError(msg)
+                if not Path(source).exists():
+                    msg = f"mount_sources[{service!r}][{target!r}]: {source} does not exist"
+                    raise ValueError(msg)
         unknown = [s for s in services if s not in NATIVE_SERVICES]
         if unknown:
             msg = f"cannot run {unknown} natively; runnable: {sorted(NATIVE_SERVICES)}"
@@ -267,7 +304,8 @@ class NativeStack:
             for name in self.names
         }
         # Compose services, plus any host an override names (a service not in compose yet).
-        hosts = set(self.all_services) | {e.rpartition(":")[0] for e in self.endpoints}
+        overridden = {*self.endpoints, *(e for v in self.service_endpoints.values() for e in v)}
+        hosts = set(self.all_services) | {e.rpartition(":")[0] for e in overridden}
         names = "|".join(re.escape(s) for s in sorted(hosts, key=len, reverse=True))
         self._reference = re.compile(rf"(?<![\w.-])({names}):(\d+)\b")
 
@@ -296,6 +334,9 @@ class NativeStack:
             source, target = str(entry).split(":")[:2]
             host = root / target.lstrip("/")
             copied = (ROOT / source).resolve() if source.startswith((".", "/")) else None
+            override = self.mount_sources.get(service, {}).get(target)
+            if override is not None:
+                copied = Path(override).resolve()
             mounts.append((target, host, copied))
         for secret in spec.get("secrets") or []:
             name = secret if isinstance(secret, str) else secret["source"]
@@ -308,7 +349,10 @@ class NativeStack:
 
     def substitute(self, text: str, service: str, mounts: Iterable[tuple[str, Path]]) -> str:
         """Rewrite compose addresses, ``0.0.0.0`` and container paths in one service's text."""
-        text = self._reference.sub(lambda m: self.hostport(m[1], int(m[2])), text)
+        own = self.service_endpoints.get(service, {})
+        text = self._reference.sub(
+            lambda m: own.get(f"{m[1]}:{m[2]}") or self.hostport(m[1], int(m[2])), text
+        )
         for port, moved in self._moved_ports.get(service, {}).items():
             text = re.sub(rf"(?<![\d.]){port}(?!\d)", str(moved), text)
         text = re.sub(r"(?<![\d.])0\.0\.0\.0(?![\d.])", self.address(service), text)
@@ -413,6 +457,8 @@ class NativeStack:
         argv = [self.program(service, program)] + [
             rewrite(interpolate(a, self.dotenv)) for a in args
         ]
+        if self.alert_timing is not None:
+            apply_alert_timing(service, argv, self.alert_timing)
         # A `*_HOST` variable naming a service (a host without a port) gets its address; other
         # values that happen to equal a service's name (OTEL_SERVICE_NAME=shop) stay as they are.
         env = {
