@@ -42,6 +42,7 @@ __all__ = [
     "PINNED_TAG",
     "ScaleOutCompose",
     "ScaleOutConfigs",
+    "backend_findings",
     "credential_literals",
     "differences",
     "grafana_variant_problems",
@@ -50,6 +51,7 @@ __all__ = [
     "merge_service",
     "merged_services",
     "prometheus_variant_problems",
+    "promtool_findings",
     "reference_problems",
     "tempo_variant_problems",
     "unpublished_loopback",
@@ -390,34 +392,38 @@ class ScaleOutConfigs:
             findings += field_findings(root, variant, problems)
         datasources = f"{SCALE_OUT}/grafana/datasources.yaml"
         findings += key_findings(root, datasources, GRAFANA_SCHEMA)
-        findings += self._backends(root) + self._promtool(root)
+        findings += [f for b in VERIFY_FLAGS for f in backend_findings(root, b)]
+        findings += promtool_findings(root)
         mimir = KeySchema.load(SCHEMAS_DIR / MIMIR_SCHEMA).version
         detail = f"Mimir {mimir} keys, {len(VARIANTS)} variants in sync, Loki, Tempo, promtool"
         return outcome(self.name, detail, findings)
 
-    @staticmethod
-    def _backends(root: Path) -> list[Finding]:
-        findings = []
-        for backend, verify in (("loki", "-verify-config"), ("tempo", "-config.verify=true")):
-            file = f"{SCALE_OUT}/{backend}.yaml"
-            binary = backend_binary(backend, checkouts(root))
-            argv: list[str | Path] = [
-                binary,
-                f"-config.file={file}",
-                "-config.expand-env=true",
-                verify,
-            ]
-            findings += failure_findings(run(argv, cwd=root, env=BACKEND_ENV), file)
-        return findings
 
-    @staticmethod
-    def _promtool(root: Path) -> list[Finding]:
-        file = f"{SCALE_OUT}/prometheus.yml"
-        rule_files = read_yaml(root / file).get("rule_files") or []
-        # Rule files inside the container (/etc/prometheus/...) are not on this machine.
-        syntax_only = ["--syntax-only"] if any(str(r).startswith("/") for r in rule_files) else []
-        argv: list[str | Path] = [program("promtool"), "check", "config", *syntax_only, file]
-        return failure_findings(run(argv, cwd=root), file)
+#: backend -> the flag that makes it verify its config and exit.
+VERIFY_FLAGS = {"loki": "-verify-config", "tempo": "-config.verify=true"}
+
+
+def backend_findings(root: Path, backend: str) -> list[Finding]:
+    """The real Loki or Tempo verifies its variant, environment expanded, dummy S3 credentials."""
+    file = f"{SCALE_OUT}/{backend}.yaml"
+    binary = backend_binary(backend, checkouts(root))
+    argv: list[str | Path] = [
+        binary,
+        f"-config.file={file}",
+        "-config.expand-env=true",
+        VERIFY_FLAGS[backend],
+    ]
+    return failure_findings(run(argv, cwd=root, env=BACKEND_ENV), file)
+
+
+def promtool_findings(root: Path) -> list[Finding]:
+    """promtool checks the Prometheus variant (syntax only if its rule files are in a container)."""
+    file = f"{SCALE_OUT}/prometheus.yml"
+    rule_files = read_yaml(root / file).get("rule_files") or []
+    # Rule files inside the container (/etc/prometheus/...) are not on this machine.
+    syntax_only = ["--syntax-only"] if any(str(r).startswith("/") for r in rule_files) else []
+    argv: list[str | Path] = [program("promtool"), "check", "config", *syntax_only, file]
+    return failure_findings(run(argv, cwd=root), file)
 
 
 COMPOSE = ScaleOutCompose()
