@@ -316,7 +316,8 @@ def kustomization_problems(root: Path, manifests: list[Manifest]) -> list[Findin
     for manifest in manifests:
         if manifest.doc.get("kind") != "Deployment":
             continue
-        volumes = manifest.doc["spec"]["template"]["spec"].get("volumes") or []
+        pod = ((manifest.doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+        volumes = pod.get("volumes") or []
         for index, volume in enumerate(volumes):
             name = (volume.get("configMap") or {}).get("name")
             if name is not None and name not in generated:
@@ -569,19 +570,24 @@ def _service_findings(
     settings = set().union(*(settings_variables(load_settings(s)) for s in service.settings))
     readers = [(root / r).read_text(encoding="utf-8") for r in service.readers]
     doc = deployment.doc
-    problems = (
-        image_problems(doc, compose, env)
-        + port_problems(doc, compose)
-        + probe_problems(doc, dockerfile, compose)
-        + memory_problems(doc, compose)
-        + security_problems(doc, dockerfile)
-        + secret_problems(doc)
-        + telemetry_problems(doc, service.name)
-        + unread_variables(doc, settings, readers)
-    )
-    findings = [deployment.finding(field, message) for field, message in problems]
     objects = {m.id: m.doc for m in by_id.values()}
-    for field, message in selector_problems(objects, service.name):
+    try:
+        problems = (
+            image_problems(doc, compose, env)
+            + port_problems(doc, compose)
+            + probe_problems(doc, dockerfile, compose)
+            + memory_problems(doc, compose)
+            + security_problems(doc, dockerfile)
+            + secret_problems(doc)
+            + telemetry_problems(doc, service.name)
+            + unread_variables(doc, settings, readers)
+        )
+        selected = selector_problems(objects, service.name)
+    except (KeyError, IndexError, TypeError) as error:
+        # The schema allows an empty spec; the cross-checks need a pod template and container.
+        return [deployment.finding("spec", f"lacks what the cross-checks read: {error!r}")]
+    findings = [deployment.finding(field, message) for field, message in problems]
+    for field, message in selected:
         kind = message.split("/", 1)[0] if "/" in message.split(" ", 1)[0] else "Deployment"
         owner = by_id.get(f"{kind}/{service.name}", deployment)
         findings.append(owner.finding(field, message))
@@ -600,18 +606,23 @@ class KubernetesManifests:
             return skipped(self.name, reason)
         manifests = load_manifests(root)
         schema = crd_schema()
-        findings = []
+        findings, invalid = [], set()
         for manifest in manifests:
             if manifest.doc.get("kind") == "ServiceMonitor":
                 problems = crd_problems(manifest.doc, schema)
             else:
                 problems = kubernetes_problems(manifest.doc)
             findings += [manifest.finding(field, message) for field, message in problems]
+            invalid |= {manifest.id} if problems else set()
         findings += kustomization_problems(root, manifests)
         by_id = {m.id: m for m in manifests}
         env = read_env_file(root / ENV_FILE)
         for service in SERVICES:
-            findings += _service_findings(root, service, by_id, env)
+            kinds = ("Deployment", "Service", "PodDisruptionBudget", "ServiceMonitor")
+            # An object that breaks its schema is reported above; its cross-checks would only
+            # trip over the same mistake.
+            if not any(f"{kind}/{service.name}" in invalid for kind in kinds):
+                findings += _service_findings(root, service, by_id, env)
         detail = (
             f"{len(manifests)} objects, Kubernetes {KUBERNETES_VERSION} strict "
             f"(kubernetes-validate), ServiceMonitor CRD, {len(SERVICES)} services cross-checked"
