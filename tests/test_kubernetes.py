@@ -14,42 +14,35 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import kubernetes_validate
 import pytest
 import yaml
-from keyschema_support import COMPOSE_SERVICE_PORTS, SCHEMAS_DIR, KeySchema, host_port, load_yaml
-from pydantic import AliasChoices
-from pydantic_settings import BaseSettings
+from keyschema_support import SCHEMAS_DIR, KeySchema, host_port, load_yaml
 
-from lookout_demo.settings import CommonSettings, PaymentsSettings, ShopSettings
-from lookout_demo.storefront.settings import StorefrontSettings
+from lookout_stack.validate.checks import kubernetes as k8s
+from lookout_stack.validate.checks.kubernetes import (
+    BACKEND_ENV,
+    CHARTS,
+    KUBERNETES_VERSION,
+    PINNED_TAGS,
+    SERVICES,
+    Service,
+)
 from stack_support import require_binary
 from stack_support.native import NativeStack
-from synthetic_monitor.settings import MonitorSettings
-from webhook_relay.settings import Settings as RelaySettings
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE = ROOT / "deploy" / "kubernetes"
 MANIFESTS = KUBE / "manifests"
 HELM = KUBE / "helm"
 SCHEMAS = SCHEMAS_DIR
-# The Kubernetes version the manifests are written for: the oldest minor the Mimir chart 6.0
-# supports is 1.29; 1.33 is the oldest release still in upstream support when this was written.
-KUBERNETES_VERSION = "1.33.0"
-# Fake object-storage credentials and Kafka address for the real Loki and Tempo to expand
-# (never contacted: the config checks do not dial out).
-BACKEND_ENV = {
-    "S3_ENDPOINT": "minio.lookout.svc:9000",
-    "S3_ACCESS_KEY_ID": "test-access-key",
-    "S3_SECRET_ACCESS_KEY": "test-secret-key",
-    "KAFKA_ADDRESS": "kafka.lookout.svc:9092",
-}
+# The rules below that need no process are the package's (lookout_stack/validate/checks/
+# kubernetes.py, the `kubernetes-manifests` and `helm-values` checks of `lookout validate`):
+# one implementation; these tests run them on the repo and show each can fail.
 # The Secrets the charts take their environment from (deploy/kubernetes/README.md).
 OBJECT_STORAGE_SECRET = "lookout-object-storage"
 KAFKA_SECRET = "lookout-kafka"
@@ -60,110 +53,16 @@ KAFKA_ADDRESS_PATHS = {
     "mimir-distributed": ("mimir", "structuredConfig", "ingest_storage", "kafka", "address"),
     "tempo-distributed": ("ingest", "kafka", "address"),
 }
-# tempo-distributed 3.0.7's defaults for the `ingest.kafka` keys its config template renders
-# (charts/tempo-distributed/values.yaml at f2a262d8;
-# lookout_stack/validate/schemas/helm-tempo-distributed.yaml).
-TEMPO_CHART_INGEST_DEFAULTS = {
-    "topic": "tempo-traces",
-    "auto_create_topic_enabled": True,
-    "auto_create_topic_default_partitions": 3,
-}
-# OpenTelemetry SDK environment variables the services may be given: the spec's general and
-# OTLP exporter ones (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/,
-# https://opentelemetry.io/docs/specs/otel/protocol/exporter/).
-OTEL_VARIABLES = {
-    "OTEL_SDK_DISABLED",
-    "OTEL_SERVICE_NAME",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_LOGS_EXPORTER",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_EXPORTER_OTLP_TIMEOUT",
-}
-# Environment variable names that hold a secret: never a literal value in a manifest.
-SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|SECRET|DSN|DATABASE_URL)$")
-# Helm value keys that hold a credential: only ${ENV} references, never the credential.
-CREDENTIAL_KEY = re.compile(r"(?i)(secret|password|access_?key)")
-ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
-
-
-@dataclass(frozen=True)
-class Service:
-    """One of our services: its manifest, compose service, Dockerfile and settings."""
-
-    name: str
-    compose: str
-    dockerfile: str
-    settings: tuple[type[BaseSettings], ...]
-    # Files that read further variables themselves (a CLI's os.environ, a journey's ${VAR}).
-    readers: tuple[str, ...] = ()
-
-
-SERVICES = [
-    Service(
-        "shop",
-        "shop",
-        "demo-app/Dockerfile",
-        (CommonSettings, ShopSettings, StorefrontSettings),
-        ("demo-app/src/lookout_demo/cli.py",),
-    ),
-    Service(
-        "payments",
-        "payments",
-        "demo-app/Dockerfile",
-        (CommonSettings, PaymentsSettings),
-        ("demo-app/src/lookout_demo/cli.py",),
-    ),
-    Service(
-        "webhook-relay", "webhook-relay", "services/webhook-relay/Dockerfile", (RelaySettings,)
-    ),
-    Service(
-        "synthetic-monitor",
-        "synthetic-monitor",
-        "services/synthetic-monitor/Dockerfile",
-        (MonitorSettings,),
-        ("services/synthetic-monitor/journeys/shop.yml",),
-    ),
-]
-SERVICE_IDS = [s.name for s in SERVICES]
-# configMapGenerator copies (kustomize reads no file outside its folder) -> their originals.
-CONFIG_COPIES = {
-    "config/webhook-relay/routing.yml": "services/webhook-relay/routing.compose.yml",
-    "config/synthetic-monitor/journeys/shop.yml": "services/synthetic-monitor/journeys/shop.yml",
-}
-# Helm values files -> their key tree (lookout_stack/validate/schemas/helm-<chart>.yaml).
-CHARTS = ["mimir-distributed", "loki", "tempo-distributed", "grafana"]
-# Image tags the values pin -> the .env variable that pins the same image for compose.
-PINNED_TAGS = {
-    "loki": (("loki", "image", "tag"), "LOKI_IMAGE"),
-    "tempo-distributed": (("tempo", "image", "tag"), "TEMPO_IMAGE"),
-    "grafana": (("image", "tag"), "GRAFANA_IMAGE"),
-}
 
 
 # --- loading ------------------------------------------------------------------------------------
 
 
-def _documents(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [doc for doc in yaml.safe_load_all(handle) if doc]
-
-
-def _manifest_files() -> list[Path]:
-    return sorted(p for p in MANIFESTS.glob("*.yaml") if p.name != "kustomization.yaml")
-
-
-MANIFEST_DOCS = [(path, doc) for path in _manifest_files() for doc in _documents(path)]
+MANIFEST_OBJECTS = k8s.load_manifests(ROOT)
+MANIFEST_DOCS = [(ROOT / m.file, m.doc) for m in MANIFEST_OBJECTS]
 BUILTIN_DOCS = [(p, d) for p, d in MANIFEST_DOCS if d["kind"] != "ServiceMonitor"]
 SERVICE_MONITORS = [(p, d) for p, d in MANIFEST_DOCS if d["kind"] == "ServiceMonitor"]
+SERVICE_IDS = [s.name for s in SERVICES]
 
 
 def _doc_id(item: tuple[Path, dict[str, Any]]) -> str:
@@ -175,15 +74,12 @@ def _objects(kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for _, d in MANIFEST_DOCS if d["kind"] == kind}
 
 
-def _container(service: Service) -> dict[str, Any]:
-    container: dict[str, Any] = _objects("Deployment")[service.name]["spec"]["template"]["spec"][
-        "containers"
-    ][0]
-    return container
+def _deployment(service: Service) -> dict[str, Any]:
+    return _objects("Deployment")[service.name]
 
 
 def _env(service: Service) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in _container(service).get("env", [])}
+    return k8s.env_entries(_deployment(service))
 
 
 def _dotenv() -> dict[str, str]:
@@ -211,31 +107,6 @@ def _dig(data: Any, path: tuple[str, ...]) -> Any:
     return data
 
 
-def _settings_variables(settings: type[BaseSettings]) -> set[str]:
-    """Return every environment variable a pydantic-settings class reads (prefix + aliases)."""
-    prefix = str(settings.model_config.get("env_prefix", ""))
-    names: set[str] = set()
-    for field_name, info in settings.model_fields.items():
-        alias = info.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(str(choice).upper() for choice in alias.choices)
-        elif isinstance(alias, str):
-            names.add(alias.upper())
-        else:
-            names.add(f"{prefix}{field_name}".upper())
-    return names
-
-
-def _read_by(service: Service, variable: str) -> bool:
-    """Whether one of the service's own files reads the variable itself.
-
-    A CLI reads "NAME" from os.environ; a journey file expands ${NAME} or takes a secret as
-    {env: NAME} (services/synthetic-monitor/README.md).
-    """
-    pattern = re.compile(rf'"{variable}"|\$\{{{variable}\b|\{{env: *{variable}\}}')
-    return any(pattern.search((ROOT / r).read_text(encoding="utf-8")) for r in service.readers)
-
-
 # --- the manifests against the Kubernetes API and the CRD ---------------------------------------
 
 
@@ -244,10 +115,8 @@ def test_manifest_is_valid_for_the_stated_kubernetes_version(
     path: Path, doc: dict[str, Any]
 ) -> None:
     """Each object validates, strictly (no unknown field), against the Kubernetes 1.33 schemas."""
-    try:
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        pytest.fail(f"{path.relative_to(ROOT)}: {doc['kind']}/{doc['metadata']['name']}: {exc}")
+    problems = k8s.kubernetes_problems(doc, KUBERNETES_VERSION)
+    assert not problems, f"{path.relative_to(ROOT)}: {doc['kind']}/{doc['metadata']['name']}"
 
 
 def _misspelled_field(doc: dict[str, Any]) -> None:
@@ -267,13 +136,7 @@ def test_validator_rejects_a_broken_deployment(breakage: Any) -> None:
     """A Deployment with a misspelled field, a mistyped port or an incomplete probe is rejected."""
     broken = copy.deepcopy(_objects("Deployment")["shop"])
     breakage(broken)
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
-
-
-def _crd_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = load_yaml(SCHEMAS / "k8s-servicemonitor-crd.yaml")["openAPIV3Schema"]
-    return schema
+    assert k8s.kubernetes_problems(broken, KUBERNETES_VERSION)
 
 
 @pytest.mark.parametrize(
@@ -281,10 +144,8 @@ def _crd_schema() -> dict[str, Any]:
 )
 def test_service_monitor_matches_the_crd_schema(path: Path, doc: dict[str, Any]) -> None:
     """Each ServiceMonitor validates against the prometheus-operator CRD's schema."""
-    errors = sorted(jsonschema.Draft7Validator(_crd_schema()).iter_errors(doc), key=str)
-    assert not errors, f"{path.relative_to(ROOT)}: " + "; ".join(
-        f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors
-    )
+    problems = k8s.crd_problems(doc, k8s.crd_schema())
+    assert not problems, f"{path.relative_to(ROOT)}: {problems}"
 
 
 @pytest.mark.parametrize(
@@ -294,48 +155,36 @@ def test_crd_schema_rejects_a_broken_service_monitor(field: str, value: str) -> 
     """A bad duration, a misspelled endpoint field or an unknown scheme fails the CRD schema."""
     broken = copy.deepcopy(SERVICE_MONITORS[0][1])
     broken["spec"]["endpoints"][0][field] = value
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, _crd_schema())
+    assert k8s.crd_problems(broken, k8s.crd_schema())
 
 
 # --- kustomization: resources and the ConfigMaps it generates -----------------------------------
 
 
-def test_kustomization_lists_every_manifest() -> None:
-    """kustomization.yaml's resources are exactly the manifest files in its folder."""
-    kustomization = load_yaml(MANIFESTS / "kustomization.yaml")
-    assert sorted(kustomization["resources"]) == [p.name for p in _manifest_files()]
-
-
-@pytest.mark.parametrize(("copy_path", "original"), CONFIG_COPIES.items())
-def test_configmap_file_equals_the_repo_file(copy_path: str, original: str) -> None:
-    """A config file copied for the configMapGenerator is byte for byte the repo's original."""
-    copied = (MANIFESTS / copy_path).read_bytes()
-    assert copied == (ROOT / original).read_bytes(), (
-        f"deploy/kubernetes/manifests/{copy_path} differs from {original}: copy it again"
-    )
-
-
-def test_every_generated_configmap_file_is_a_checked_copy() -> None:
-    """Every file the configMapGenerator reads is in the drift check above."""
-    kustomization = load_yaml(MANIFESTS / "kustomization.yaml")
-    sources = {
+def test_kustomization_resources_copies_and_mounts_hold() -> None:
+    """Resources are the manifest files, each generated file a copy, each mounted map generated."""
+    problems = k8s.kustomization_problems(ROOT, MANIFEST_OBJECTS)
+    assert not problems, problems
+    assert set(k8s.CONFIG_COPIES) == {
         entry.split("=", 1)[-1]
-        for generator in kustomization["configMapGenerator"]
+        for generator in load_yaml(MANIFESTS / "kustomization.yaml")["configMapGenerator"]
         for entry in generator["files"]
     }
-    assert sources == set(CONFIG_COPIES)
 
 
-def test_deployments_mount_only_generated_configmaps() -> None:
-    """Every ConfigMap a Deployment mounts is one kustomization.yaml generates."""
-    generated = {
-        g["name"] for g in load_yaml(MANIFESTS / "kustomization.yaml")["configMapGenerator"]
-    }
-    for name, deployment in _objects("Deployment").items():
-        for volume in deployment["spec"]["template"]["spec"].get("volumes", []):
-            if "configMap" in volume:
-                assert volume["configMap"]["name"] in generated, f"{name}: {volume['name']}"
+def test_a_stale_configmap_copy_and_an_unlisted_manifest_are_reported(tmp_path: Path) -> None:
+    """A copy that drifted from its original and a manifest not in resources are both named."""
+    for path in (*k8s.CONFIG_COPIES.values(), "deploy/kubernetes/manifests"):
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (ROOT / path).is_dir() else shutil.copy)(ROOT / path, target)
+    copied = tmp_path / "deploy/kubernetes/manifests/config/webhook-relay/routing.yml"
+    copied.write_text(copied.read_text(encoding="utf-8") + "# drift\n", encoding="utf-8")
+    shutil.copy(MANIFESTS / "shop.yaml", tmp_path / "deploy/kubernetes/manifests/extra.yaml")
+    found = k8s.kustomization_problems(tmp_path, k8s.load_manifests(tmp_path))
+    messages = [f"{f.where}: {f.message}" for f in found]
+    assert any("extra.yaml" in m and "resources" in m for m in messages), messages
+    assert any("routing.yml" in m and "copy it again" in m for m in messages), messages
 
 
 # --- each Deployment against compose, its Dockerfile and its settings ---------------------------
@@ -344,111 +193,83 @@ def test_deployments_mount_only_generated_configmaps() -> None:
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_image_is_the_compose_image_at_the_env_version(service: Service) -> None:
     """The image is compose's repository at .env's LOOKOUT_VERSION."""
-    repository = _compose_service(service.compose)["image"].split(":", 1)[0]
-    assert _container(service)["image"] == f"{repository}:{_dotenv()['LOOKOUT_VERSION']}"
+    deployment, compose = _deployment(service), _compose_service(service.compose)
+    assert not k8s.image_problems(deployment, compose, _dotenv())
+    assert k8s.image_problems(deployment, compose, {"LOOKOUT_VERSION": "9.9.9"})
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_ports_and_probes_match_the_service(service: Service) -> None:
     """The port is compose's; liveness is the image's HEALTHCHECK path, readiness compose's."""
-    container = _container(service)
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert set(ports.values()) == COMPOSE_SERVICE_PORTS[service.compose]
-    port_variables = [v for n, v in _env(service).items() if n.endswith("_PORT")]
-    assert [int(v["value"]) for v in port_variables] == [ports["http"]]
-    probes = {
-        kind: container[kind]["httpGet"]
-        for kind in ("startupProbe", "livenessProbe", "readinessProbe")
-    }
-    # Liveness is the image's own HEALTHCHECK path, readiness compose's healthcheck path.
-    image_check = re.search(
-        r"^HEALTHCHECK .*?(/health/\w+)", (ROOT / service.dockerfile).read_text(), re.S | re.M
-    )
-    compose_check = re.search(r"/health/\w+", str(_compose_service(service.compose)["healthcheck"]))
-    assert image_check and compose_check, f"{service.name}: no health path in Dockerfile or compose"
-    assert probes["startupProbe"]["path"] == image_check.group(1) == "/health/live"
-    assert probes["livenessProbe"]["path"] == image_check.group(1)
-    assert probes["readinessProbe"]["path"] == compose_check.group(0) == "/health/ready"
-    assert {p["port"] for p in probes.values()} == {"http"}
-
-
-def _mebibytes(limit: str) -> int:
-    """Docker's mem_limit (`384m`) or a Kubernetes quantity (`384Mi`, `1Gi`) in MiB."""
-    match = re.fullmatch(r"(\d+)(m|g|Mi|Gi)", limit)
-    assert match, f"unexpected memory quantity {limit!r}"
-    number, unit = int(match.group(1)), match.group(2)
-    return number * 1024 if unit in {"g", "Gi"} else number
+    deployment, compose = _deployment(service), _compose_service(service.compose)
+    dockerfile = (ROOT / service.dockerfile).read_text(encoding="utf-8")
+    assert not k8s.port_problems(deployment, compose)
+    assert not k8s.probe_problems(deployment, dockerfile, compose)
+    assert "/health/live" in dockerfile and "/health/ready" in str(compose["healthcheck"])
+    broken = copy.deepcopy(deployment)
+    k8s.container(broken)["readinessProbe"]["httpGet"]["path"] = "/health/live"
+    k8s.container(broken)["ports"][0]["containerPort"] += 1
+    assert k8s.probe_problems(broken, dockerfile, compose)
+    assert k8s.port_problems(broken, compose)
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_memory_limit_is_compose_mem_limit(service: Service) -> None:
     """The memory limit equals compose's mem_limit; requests are set and within the limits."""
-    resources = _container(service)["resources"]
-    limit = _mebibytes(resources["limits"]["memory"])
-    assert limit == _mebibytes(_compose_service(service.compose)["mem_limit"])
-    assert _mebibytes(resources["requests"]["memory"]) <= limit
-    assert "cpu" in resources["requests"]
-    assert "cpu" in resources["limits"]
+    deployment, compose = _deployment(service), _compose_service(service.compose)
+    assert not k8s.memory_problems(deployment, compose)
+    assert k8s.memory_problems(deployment, {**compose, "mem_limit": "1g"})
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_pod_runs_as_the_dockerfile_user_read_only_without_capabilities(service: Service) -> None:
     """Non-root as the Dockerfile USER, read-only root, no privilege escalation, no capabilities."""
-    user = re.search(r"^USER (\d+):(\d+)$", (ROOT / service.dockerfile).read_text(), re.M)
-    assert user, f"{service.dockerfile}: no numeric USER"
-    pod = _objects("Deployment")[service.name]["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (
-        int(user.group(1)),
-        int(user.group(2)),
-    )
-    context = _container(service)["securityContext"]
-    assert context["readOnlyRootFilesystem"] is True
-    assert context["allowPrivilegeEscalation"] is False
-    assert context["capabilities"]["drop"] == ["ALL"]
+    dockerfile = (ROOT / service.dockerfile).read_text(encoding="utf-8")
+    assert re.search(r"^USER \d+:\d+$", dockerfile, re.M), f"{service.dockerfile}: no numeric USER"
+    assert not k8s.security_problems(_deployment(service), dockerfile)
+    assert k8s.security_problems(_deployment(service), "USER 0:0\n")
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_every_variable_set_is_one_the_service_reads(service: Service) -> None:
     """Each env var is a setting of the service, an OTEL_* SDK variable, or read by its own code."""
-    settings = set().union(*(_settings_variables(s) for s in service.settings))
-    unread = [
-        name
-        for name in _env(service)
-        if name not in settings and name not in OTEL_VARIABLES and not _read_by(service, name)
-    ]
-    assert not unread, f"{service.name}: nothing in the service reads {unread}"
+    settings = set().union(
+        *(k8s.settings_variables(k8s.load_settings(s)) for s in service.settings)
+    )
+    readers = [(ROOT / r).read_text(encoding="utf-8") for r in service.readers]
+    unread = k8s.unread_variables(_deployment(service), settings, readers)
+    assert not unread, f"{service.name}: {unread}"
+    broken = copy.deepcopy(_deployment(service))
+    k8s.container(broken)["env"].append({"name": "SHOPP_PORT", "value": "1"})
+    assert k8s.unread_variables(broken, settings, readers)
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_secrets_are_referenced_not_inlined(service: Service) -> None:
     """Every secret-looking variable comes from a secretKeyRef, never a literal value."""
-    inlined = [n for n, e in _env(service).items() if SECRET_NAME.search(n) and "value" in e]
-    assert not inlined, f"{service.name}: take {inlined} from a Secret (valueFrom.secretKeyRef)"
+    assert not k8s.secret_problems(_deployment(service))
+    broken = copy.deepcopy(_deployment(service))
+    k8s.container(broken)["env"].append({"name": "SENTRY_DSN", "value": "https://k@host/1"})
+    assert k8s.secret_problems(broken)
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_telemetry_goes_to_the_collector_service(service: Service) -> None:
     """OTLP goes to the otel-collector Service's OTLP/HTTP port, with the service's name."""
-    env = _env(service)
-    assert host_port(env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"]) == ("otel-collector", 4318)
-    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "http/protobuf"
-    assert env["OTEL_SERVICE_NAME"]["value"] == service.name
+    assert not k8s.telemetry_problems(_deployment(service), service.name)
+    endpoint = _env(service)["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"]
+    assert host_port(endpoint) == ("otel-collector", 4318)
+    assert k8s.telemetry_problems(_deployment(service), "another-name")
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=SERVICE_IDS)
 def test_service_pdb_and_monitor_select_the_pods(service: Service) -> None:
     """The Service, PodDisruptionBudget and ServiceMonitor all select this Deployment's pods."""
-    deployment = _objects("Deployment")[service.name]
-    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
-    svc = _objects("Service")[service.name]
-    assert svc["spec"]["selector"].items() <= pod_labels.items()
-    pdb = _objects("PodDisruptionBudget")[service.name]
-    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
-    monitor = _objects("ServiceMonitor")[service.name]
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
-    service_ports = {p["name"] for p in svc["spec"]["ports"]}
-    assert {e["port"] for e in monitor["spec"]["endpoints"]} <= service_ports
+    objects = {m.id: m.doc for m in MANIFEST_OBJECTS}
+    assert not k8s.selector_problems(objects, service.name)
+    broken = copy.deepcopy(objects)
+    broken[f"Service/{service.name}"]["spec"]["selector"] = {"app.kubernetes.io/name": "other"}
+    assert k8s.selector_problems(broken, service.name)
 
 
 def test_relay_runs_two_replicas_on_postgres_from_a_secret() -> None:
@@ -471,16 +292,9 @@ def test_monitor_history_comes_from_a_database_secret() -> None:
 def test_helmfile_pins_every_chart_with_a_values_file() -> None:
     """Each release names a repo chart, an exact version and a values file that exists."""
     helmfile = load_yaml(KUBE / "helmfile.yaml")
-    repositories = {r["name"] for r in helmfile["repositories"]}
-    charts = []
-    for release in helmfile["releases"]:
-        repo, _, chart = release["chart"].partition("/")
-        assert repo in repositories, f"{release['name']}: unknown repository {repo}"
-        assert re.fullmatch(r"\d+\.\d+\.\d+", str(release["version"])), release["name"]
-        assert [(KUBE / v).is_file() for v in release["values"]] == [True]
-        assert release["values"] == [f"helm/{chart}/values.yaml"]
-        charts.append(chart)
-    assert sorted(charts) == sorted(CHARTS)
+    assert not k8s.helmfile_problems(ROOT, helmfile)
+    helmfile["releases"][0]["version"] = "^6.0"
+    assert [f for f, _ in k8s.helmfile_problems(ROOT, helmfile)] == ["releases[0].version"]
 
 
 @pytest.mark.parametrize("chart", CHARTS)
@@ -521,35 +335,24 @@ def test_key_tree_rejects_a_misspelled_key(chart: str, path: tuple[str, ...]) ->
 @pytest.mark.parametrize("chart", PINNED_TAGS)
 def test_image_tag_is_the_version_env_pins(chart: str) -> None:
     """Loki, Tempo and Grafana run exactly the image tag .env pins for compose."""
-    path, variable = PINNED_TAGS[chart]
-    assert str(_dig(_values(chart), path)) == _dotenv()[variable].rpartition(":")[2]
-
-
-def _credential_values(data: Any, path: str = "") -> list[tuple[str, Any]]:
-    found: list[tuple[str, Any]] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            child = f"{path}.{key}" if path else str(key)
-            if CREDENTIAL_KEY.search(str(key)) and not isinstance(value, (dict, list)):
-                found.append((child, value))
-            found.extend(_credential_values(value, child))
-    elif isinstance(data, list):
-        for index, item in enumerate(data):
-            found.extend(_credential_values(item, f"{path}[{index}]"))
-    return found
+    assert k8s.image_tag_problem(chart, _values(chart), _dotenv()) is None
+    variable = PINNED_TAGS[chart][1]
+    assert k8s.image_tag_problem(chart, _values(chart), {variable: "grafana/x:0.0.1"})
 
 
 @pytest.mark.parametrize("chart", CHARTS)
 def test_values_carry_no_credentials(chart: str) -> None:
     """Credential keys hold ${ENV} references (from a Secret) or Secret key names, never secrets."""
-    # Names of a Secret and of its key: where the credential is, not the credential.
-    allowed_names = {"admin.existingSecret", "admin.passwordKey"}
-    leaked = [
-        path
-        for path, value in _credential_values(_values(chart))
-        if path not in allowed_names and not ENV_REFERENCE.match(str(value))
-    ]
+    leaked = k8s.leaked_credentials(_values(chart))
     assert not leaked, f"{chart}: take {leaked} from a Secret"
+
+
+def test_a_literal_credential_in_values_is_reported_without_its_value() -> None:
+    """A literal secret under a credential key is named by its path; the value is not shown."""
+    values = {"loki": {"storage": {"s3": {"secretAccessKey": "hunter2", "accessKeyId": "${K}"}}}}
+    leaked = k8s.leaked_credentials(values)
+    assert [path for path, _ in leaked] == ["loki.storage.s3.secretAccessKey"]
+    assert "hunter2" not in str(leaked)
 
 
 def _env_secrets(chart: str) -> list[str]:
@@ -695,43 +498,12 @@ def _verify(name: str, config: dict[str, Any], workdir: Path, *flags: str) -> st
 
 def _loki_with_values(workdir: Path) -> dict[str, Any]:
     """Loki's native config with the values' schema, limits and S3 storage put in."""
-    loki = _values("loki")["loki"]
-    config = _native_config("loki", workdir)
-    config["schema_config"] = loki["schemaConfig"]
-    config["limits_config"].update(loki["limits_config"])
-    s3 = loki["storage"]["s3"]
-    # What the chart's `loki.commonStorageConfig` helper (templates/_helpers.tpl) renders for
-    # `storage.type: s3`: Loki's own s3 field names, bucketnames from bucketNames.chunks.
-    config["common"]["storage"] = {
-        "s3": {
-            "endpoint": s3["endpoint"],
-            "access_key_id": s3["accessKeyId"],
-            "secret_access_key": s3["secretAccessKey"],
-            "s3forcepathstyle": s3["s3ForcePathStyle"],
-            "insecure": s3["insecure"],
-            "bucketnames": loki["storage"]["bucketNames"]["chunks"],
-        }
-    }
-    return config
-
-
-def _tempo_ingest_block(values: dict[str, Any]) -> dict[str, Any]:
-    """The `ingest:` block the chart's config template renders from `ingest.kafka` (no SASL/TLS)."""
-    kafka = {**TEMPO_CHART_INGEST_DEFAULTS, **values["ingest"]["kafka"]}
-    keys = ("address", *TEMPO_CHART_INGEST_DEFAULTS)
-    return {"kafka": {key: kafka[key] for key in keys}}
+    return k8s.loki_with_values(_native_config("loki", workdir), _values("loki"))
 
 
 def _tempo_with_values(workdir: Path) -> dict[str, Any]:
     """Tempo's native config with the values' storage, ingest block and overrides merged in."""
-    values = _values("tempo-distributed")
-    structured = values["tempo"]["structuredConfig"]
-    config = _native_config("tempo", workdir)
-    config["storage"]["trace"].update(structured["storage"]["trace"])
-    config["storage"]["trace"].pop("local", None)
-    config["ingest"] = _tempo_ingest_block(values)
-    config["overrides"] = {"defaults": values["overrides"]["defaults"]}
-    return config
+    return k8s.tempo_with_values(_native_config("tempo", workdir), _values("tempo-distributed"))
 
 
 @pytest.mark.integration

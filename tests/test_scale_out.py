@@ -29,11 +29,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from copy import deepcopy
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]  # no stubs; moto's client
@@ -42,6 +40,9 @@ import pytest
 import yaml
 from keyschema_support import SCHEMAS_DIR, KeySchema, host_port, load_yaml
 
+from lookout_stack.validate.checks import scale_out
+from lookout_stack.validate.checks.compose_schema import schema_findings
+from lookout_stack.validate.dotenv import read_env_file, variables_in
 from stack_support import free_port, poll_until, require_binary, require_listening
 from stack_support.compose import container_ports
 from stack_support.receiver import WebhookReceiver
@@ -54,8 +55,6 @@ OVERRIDE: dict[str, Any] = yaml.safe_load(OVERRIDE_TEXT)
 BASE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 MIMIR_SCHEMA = SCHEMAS_DIR / "mimir-3.2.0.yaml"
 GRAFANA_SCHEMA = SCHEMAS_DIR / "grafana-13.2.yaml"
-# A pinned tag: a version of at least MAJOR.MINOR, or MinIO's RELEASE.<date> tags.
-PINNED_TAG = re.compile(r"^(v?\d+\.\d+|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z)")
 # Tempo 3.0.3 may ignore SIGTERM for over a minute (DESIGN.md): a few seconds, then SIGKILL.
 STOP_GRACE_SECONDS = 5.0
 S3_KEY, S3_SECRET = "scale-out-test", "scale-out-test-secret"
@@ -64,48 +63,9 @@ PG_ADMIN = ("127.0.0.1", 5432, "postgres")
 integration = pytest.mark.integration
 
 
-# --- compose's merge rules, for the keys these files use ----------------------------------------
-# https://docs.docker.com/reference/compose-file/merge/: mappings merge key by key; `command`,
-# `entrypoint` and `healthcheck.test` are replaced; `volumes` merge by container path; `ports`,
-# `expose`, `secrets` are unions; `environment` and `depends_on` merge by key.
-
-
-def _volume_target(entry: str | dict[str, Any]) -> str:
-    """Return the container path of a short- or long-syntax volume entry."""
-    if isinstance(entry, dict):
-        return str(entry["target"])
-    parts = entry.split(":")
-    return parts[1] if len(parts) > 1 else parts[0]
-
-
-def _merge_service(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Return ``over`` laid over ``base`` as compose merges two files' service entries."""
-    merged = deepcopy(base)
-    for key, value in over.items():
-        if key in {"command", "entrypoint"} or key not in merged:
-            merged[key] = deepcopy(value)
-        elif key == "volumes":
-            by_target = {_volume_target(v): v for v in merged[key]}
-            by_target.update({_volume_target(v): v for v in value})
-            merged[key] = list(by_target.values())
-        elif key in {"ports", "expose", "secrets"}:
-            merged[key] = merged[key] + [v for v in value if v not in merged[key]]
-        elif isinstance(value, dict) and isinstance(merged[key], dict):
-            merged[key] = {**merged[key], **deepcopy(value)}
-        else:
-            merged[key] = deepcopy(value)
-    return merged
-
-
-def _merged_services() -> dict[str, dict[str, Any]]:
-    """Return every service of docker-compose.yml with deploy/scale-out/compose.yaml laid over."""
-    services: dict[str, dict[str, Any]] = deepcopy(BASE["services"])
-    for name, spec in OVERRIDE["services"].items():
-        services[name] = _merge_service(services.get(name, {}), spec)
-    return services
-
-
-MERGED = _merged_services()
+# compose's merge rules and every cross-check below that needs no process are the package's
+# (lookout_stack/validate/checks/scale_out.py): `lookout validate` runs the same code.
+MERGED = scale_out.merged_services(BASE, OVERRIDE)
 NEW_SERVICES = sorted(set(OVERRIDE["services"]) - set(BASE["services"]))
 ONE_SHOT = ["minio-buckets", "mimir-rules", "postgres-databases"]
 
@@ -119,85 +79,87 @@ def _env_value(service: str, variable: str) -> str:
 
 def test_override_matches_the_compose_spec_schema() -> None:
     """deploy/scale-out/compose.yaml validates against the compose-spec JSON schema."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "check_jsonschema",
-            "--builtin-schema",
-            "vendor.compose-spec",
-            str(OVERRIDE_FILE),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    findings = schema_findings(ROOT, "deploy/scale-out/compose.yaml")
+    assert not findings, findings
 
 
-def test_every_variable_the_override_uses_is_set_in_env(
-    preflight: ModuleType, dotenv: dict[str, str]
-) -> None:
+def test_a_misspelled_override_key_fails_the_compose_spec_schema(tmp_path: Path) -> None:
+    """A key compose does not know in the override is reported at its line and field."""
+    broken = tmp_path / "deploy" / "scale-out" / "compose.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(OVERRIDE_TEXT.replace("    mem_limit:", "    mem_limt:", 1), encoding="utf-8")
+    findings = schema_findings(tmp_path, "deploy/scale-out/compose.yaml")
+    assert any("mem_limt" in f.message for f in findings), findings
+
+
+def test_every_variable_the_override_uses_is_set_in_env() -> None:
     """Every ${VAR} in the override has its value in .env, defaults notwithstanding."""
-    missing = sorted(set(preflight.variables_in(OVERRIDE_TEXT)) - set(dotenv))
+    missing = sorted(set(variables_in(OVERRIDE_TEXT)) - set(read_env_file(ROOT / ".env")))
     assert not missing, f"set these in .env: {missing}"
 
 
-@pytest.mark.parametrize("service", [s for s in NEW_SERVICES if "image" in OVERRIDE["services"][s]])
-def test_new_service_image_is_pinned_in_env(
-    service: str, preflight: ModuleType, dotenv: dict[str, str]
-) -> None:
+def test_new_service_images_are_pinned_in_env() -> None:
     """Each new service's image comes from .env and resolves to a version tag, never `latest`."""
-    raw = OVERRIDE["services"][service]["image"]
-    assert preflight.variables_in(raw), f"{service}: put the image tag in .env, not {raw!r}"
-    image = preflight.interpolate(raw, dotenv)
-    tag = image.rpartition(":")[2] if ":" in image.split("/")[-1] else ""
-    assert PINNED_TAG.match(tag), f"{service}: {image!r} is not pinned to a version"
+    assert [s for s in NEW_SERVICES if "image" in OVERRIDE["services"][s]]
+    problems = scale_out.image_pin_problems(BASE, OVERRIDE, read_env_file(ROOT / ".env"))
+    assert not problems, problems
+
+
+@pytest.mark.parametrize(
+    ("image", "env", "expected"),
+    [
+        ("minio/minio:latest", {}, "put the image tag in .env"),
+        ("${MINIO_IMAGE}", {"MINIO_IMAGE": "quay.io/minio/minio:latest"}, "not pinned"),
+        ("${MINIO_IMAGE}", {"MINIO_IMAGE": "quay.io/minio/minio"}, "not pinned"),
+    ],
+    ids=["literal", "latest", "no-tag"],
+)
+def test_an_unpinned_new_image_is_reported(image: str, env: dict[str, str], expected: str) -> None:
+    """A new service's image written literally or resolving to no version tag is a problem."""
+    override = {"services": {"minio": {"image": image}}}
+    problems = scale_out.image_pin_problems(BASE, override, env)
+    assert [field for field, _ in problems] == ["services.minio.image"]
+    assert expected in problems[0][1]
 
 
 def test_every_reference_names_something_defined() -> None:
     """Each depends_on, named volume, secret and network of the override exists in one file."""
-    volumes = set(BASE.get("volumes") or {}) | set(OVERRIDE.get("volumes") or {})
-    secrets = set(BASE.get("secrets") or {}) | set(OVERRIDE.get("secrets") or {})
-    networks = {"default"} | set(BASE.get("networks") or {}) | set(OVERRIDE.get("networks") or {})
-    problems = []
-    for name, spec in OVERRIDE["services"].items():
-        problems += [
-            f"{name}: depends_on {dep!r} is no service"
-            for dep in spec.get("depends_on") or {}
-            if dep not in MERGED
-        ]
-        for entry in spec.get("volumes") or []:
-            source = entry.split(":")[0] if isinstance(entry, str) else entry.get("source", "")
-            if source.startswith("."):
-                if not (ROOT / source).exists():
-                    problems.append(f"{name}: bind source {source} does not exist (repo root)")
-            elif source not in volumes:
-                problems.append(f"{name}: volume {source!r} is not declared under volumes:")
-        problems += [
-            f"{name}: secret {s!r} is not declared"
-            for s in spec.get("secrets") or []
-            if s not in secrets
-        ]
-        problems += [
-            f"{name}: network {n!r} is not declared"
-            for n in spec.get("networks") or {}
-            if n not in networks
-        ]
+    problems = scale_out.reference_problems(ROOT, BASE, OVERRIDE)
     assert not problems, problems
+
+
+def test_an_undefined_reference_is_reported() -> None:
+    """An unknown depends_on, volume, bind source, secret or network is named with its field."""
+    override = {
+        "services": {
+            "extra": {
+                "depends_on": {"nowhere": {"condition": "service_healthy"}},
+                "volumes": ["undeclared:/data", "./no/such/dir:/etc/x:ro"],
+                "secrets": ["no_secret"],
+                "networks": {"elsewhere": {}},
+            }
+        }
+    }
+    fields = [field for field, _ in scale_out.reference_problems(ROOT, BASE, override)]
+    assert fields == [
+        "services.extra.depends_on.nowhere",
+        "services.extra.volumes[0]",
+        "services.extra.volumes[1]",
+        "services.extra.secrets",
+        "services.extra.networks.elsewhere",
+    ]
 
 
 def test_override_holds_no_credential_literally() -> None:
     """Every password, secret, key or credential-bearing URL in the override comes from .env."""
-    literal = []
-    for name, spec in OVERRIDE["services"].items():
-        for variable, value in (spec.get("environment") or {}).items():
-            secretive = re.search(r"PASSWORD|SECRET|KEY|TOKEN|DSN|MC_HOST|DATABASE_URL", variable)
-            # A *_FILE variable names where a secret is mounted, not the secret.
-            if secretive and not variable.endswith("_FILE") and "${" not in str(value):
-                literal.append(f"{name}: {variable}")
+    literal = scale_out.credential_literals(OVERRIDE)
     assert not literal, f"put these in .env and reference them: {literal}"
+    leaked = {
+        "services": {"x": {"environment": {"MINIO_ROOT_PASSWORD": "hunter2", "A_FILE": "/f"}}}
+    }
+    assert scale_out.credential_literals(leaked) == [
+        ("services.x.environment.MINIO_ROOT_PASSWORD", "x: take MINIO_ROOT_PASSWORD from .env")
+    ]
 
 
 @pytest.mark.parametrize("service", [s for s in NEW_SERVICES if s not in ONE_SHOT])
@@ -231,13 +193,10 @@ def test_one_shot_job_is_bounded_and_waited_for(service: str) -> None:
 
 def test_host_ports_bind_loopback_only() -> None:
     """Every port the override publishes binds 127.0.0.1, as in the base file."""
-    published = [
-        (name, port)
-        for name, spec in OVERRIDE["services"].items()
-        for port in spec.get("ports") or []
-    ]
-    assert published
-    assert all(str(port).startswith("127.0.0.1:") for _, port in published), published
+    assert any(spec.get("ports") for spec in OVERRIDE["services"].values())
+    assert not scale_out.unpublished_loopback(OVERRIDE)
+    exposed = {"services": {"x": {"ports": ["9000:9000", "127.0.0.1:9001:9001"]}}}
+    assert [f for f, _ in scale_out.unpublished_loopback(exposed)] == ["services.x.ports[0]"]
 
 
 # --- the HA pair and the replicas: same settings as the base service ----------------------------
@@ -303,29 +262,16 @@ def test_relay_and_monitor_databases_are_created_by_the_sql_file() -> None:
 # --- the variant files, in sync with their base files -------------------------------------------
 
 
-def _jobs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {job["job_name"]: job for job in config["scrape_configs"]}
-
-
 def test_prometheus_variant_scrapes_every_base_job_alike() -> None:
     """Every base scrape job is in the variant, unchanged but for added targets; global alike."""
     base = load_yaml(ROOT / "prometheus" / "prometheus.yml")
     variant = load_yaml(SCALE_OUT / "prometheus.yml")
-    assert variant["global"] == base["global"]
-    assert variant["storage"] == base["storage"]
-    problems = []
-    for name, job in _jobs(base).items():
-        other = _jobs(variant).get(name)
-        if other is None:
-            problems.append(f"{name}: missing")
-            continue
-        rest = {k: v for k, v in job.items() if k != "static_configs"}
-        if rest != {k: v for k, v in other.items() if k != "static_configs"}:
-            problems.append(f"{name}: settings differ")
-        targets = {t for c in job["static_configs"] for t in c["targets"]}
-        if not targets <= {t for c in other["static_configs"] for t in c["targets"]}:
-            problems.append(f"{name}: lost targets {sorted(targets)}")
+    problems = scale_out.prometheus_variant_problems(variant, base)
     assert not problems, problems
+    variant["scrape_configs"][0]["scrape_interval"] = "1m"
+    variant["scrape_configs"][0]["static_configs"] = []
+    lost = scale_out.prometheus_variant_problems(variant, base)
+    assert [field for field, _ in lost] == ["scrape_configs[0]", "scrape_configs[0]"], lost
 
 
 def test_prometheus_variant_targets_and_remote_write_are_compose_services() -> None:
@@ -368,48 +314,21 @@ def test_rules_move_from_prometheus_to_the_mimir_ruler() -> None:
 
 def test_promtool_accepts_the_prometheus_variant() -> None:
     """Debian's promtool checks deploy/scale-out/prometheus.yml (fields 2.42 and 3.x share)."""
-    promtool = require_binary("promtool")
-    result = subprocess.run(
-        [str(promtool), "check", "config", str(SCALE_OUT / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def _drop(node: Any, parts: list[str]) -> None:
-    """Remove the dotted path ``parts`` under ``node`` in place (``[]`` maps over a list)."""
-    head, rest = parts[0], parts[1:]
-    if head == "[]":
-        for item in node:
-            _drop(item, rest)
-    elif not rest:
-        node.pop(head, None)
-    elif head in node:
-        _drop(node[head], rest)
-
-
-def _without(config: dict[str, Any], *paths: str) -> dict[str, Any]:
-    """Return a copy of ``config`` with each dotted path removed (``[]`` maps over a list)."""
-    copy = deepcopy(config)
-    for path in paths:
-        _drop(copy, path.split("."))
-    return copy
+    require_binary("promtool")
+    findings = scale_out.promtool_findings(ROOT)
+    assert not findings, findings
 
 
 def test_loki_variant_differs_from_the_base_only_in_storage_and_alertmanagers() -> None:
     """The Loki variant is loki/loki.yaml but for object storage and both Alertmanagers."""
-    storage = (
-        "common.storage",
-        "schema_config.configs.[].object_store",
-        "compactor.delete_request_store",
-        "ruler.alertmanager_url",
-    )
     base = load_yaml(ROOT / "loki" / "loki.yaml")
     variant = load_yaml(SCALE_OUT / "loki.yaml")
-    assert _without(variant, *storage) == _without(base, *storage)
+    assert not scale_out.loki_variant_problems(variant, base)
+    variant["limits_config"]["retention_period"] = "1h"
+    assert scale_out.loki_variant_problems(variant, base) == [
+        ("limits_config.retention_period", "differs from loki/loki.yaml (change both, or neither)")
+    ]
+    variant = load_yaml(SCALE_OUT / "loki.yaml")
     assert variant["common"]["storage"]["s3"]["endpoint"] == "minio:9000"
     urls = variant["ruler"]["alertmanager_url"].split(",")
     assert urls == ["http://alertmanager:9093", "http://alertmanager-2:9093"]
@@ -417,13 +336,14 @@ def test_loki_variant_differs_from_the_base_only_in_storage_and_alertmanagers() 
 
 def test_tempo_variant_differs_from_the_base_only_in_storage_and_remote_write() -> None:
     """deploy/scale-out/tempo.yaml is tempo/tempo.yaml but for S3 and remote-writing to Mimir."""
-    changed = ("storage.trace.backend", "storage.trace.local", "storage.trace.s3")
     base = load_yaml(ROOT / "tempo" / "tempo.yaml")
     variant = load_yaml(SCALE_OUT / "tempo.yaml")
-    base_writes = base["metrics_generator"]["storage"].pop("remote_write")
-    writes = variant["metrics_generator"]["storage"].pop("remote_write")
-    assert _without(variant, *changed) == _without(base, *changed)
-    assert [{**w, "url": ""} for w in writes] == [{**w, "url": ""} for w in base_writes]
+    assert not scale_out.tempo_variant_problems(variant, base)
+    writes = variant["metrics_generator"]["storage"]["remote_write"]
+    writes[0]["send_exemplars"] = not writes[0].get("send_exemplars")
+    assert [f for f, _ in scale_out.tempo_variant_problems(variant, base)] == [
+        "metrics_generator.storage.remote_write"
+    ]
     assert writes[0]["url"] == "http://mimir:8080/api/v1/push"
     assert variant["storage"]["trace"]["backend"] == "s3"
 
@@ -432,8 +352,8 @@ def test_grafana_variant_points_only_the_prometheus_uid_at_mimir() -> None:
     """The data sources file is the base one but for `prometheus` reading Mimir, same uid."""
     base = load_yaml(ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yaml")
     variant = load_yaml(SCALE_OUT / "grafana" / "datasources.yaml")
-    changed = ("datasources.[].url", "datasources.[].jsonData.prometheusType")
-    assert _without(variant, *changed) == _without(base, *changed)
+    problems = scale_out.grafana_variant_problems(variant, base)
+    assert not problems, problems
     prometheus = next(d for d in variant["datasources"] if d["uid"] == "prometheus")
     assert prometheus["url"] == "http://mimir:8080/prometheus"
     assert prometheus["jsonData"]["prometheusType"] == "Mimir"
@@ -645,30 +565,13 @@ def _started(name: str, rendered: Rendered, log: Path, kill: bool = False) -> It
         _stop(process, signal.SIGKILL if kill else signal.SIGTERM, STOP_GRACE_SECONDS)
 
 
-def _verify(name: str, rendered: Rendered) -> subprocess.CompletedProcess[str]:
-    flag = "-verify-config" if name == "loki" else "-config.verify=true"
-    return subprocess.run(
-        [
-            str(require_binary(name)),
-            f"-config.file={rendered.path}",
-            "-config.expand-env=true",
-            flag,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_backend_env(),
-        check=False,
-    )
-
-
 @integration
 @pytest.mark.parametrize("name", ["loki", "tempo"])
-def test_backend_verifies_its_scale_out_config(name: str, tmp_path: Path) -> None:
+def test_backend_verifies_its_scale_out_config(name: str) -> None:
     """The real Loki and Tempo accept their scale-out config, environment expanded."""
-    rendered = _render(name, tmp_path, "127.0.0.1:9", "127.0.0.1:9")
-    result = _verify(name, rendered)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    require_binary(name)
+    findings = scale_out.backend_findings(ROOT, name)
+    assert not findings, findings
 
 
 @integration

@@ -47,6 +47,22 @@ DATASOURCES = "grafana/provisioning/datasources/datasources.yaml"
 RELAY_RULES = "prometheus/rules/webhook-relay.yml"
 RELAY_TESTS = "prometheus/tests/webhook-relay.test.yml"
 LOKI_RULES = "loki/rules/fake/logs.yaml"
+OVERRIDE = "deploy/scale-out/compose.yaml"
+LOKI_VARIANT = "deploy/scale-out/loki.yaml"
+SHOP_MANIFEST = "deploy/kubernetes/manifests/shop.yaml"
+GRAFANA_VALUES = "deploy/kubernetes/helm/grafana/values.yaml"
+#: What the kubernetes-manifests check cross-reads: compose, .env, Dockerfiles, settings readers.
+KUBERNETES_SOURCES = (
+    "deploy/kubernetes/manifests",
+    COMPOSE,
+    ".env",
+    "demo-app/Dockerfile",
+    "demo-app/src/lookout_demo/cli.py",
+    "services/webhook-relay/Dockerfile",
+    "services/webhook-relay/routing.compose.yml",
+    "services/synthetic-monitor/Dockerfile",
+    "services/synthetic-monitor/journeys/shop.yml",
+)
 
 BREAKS = [
     Break(
@@ -212,6 +228,57 @@ BREAKS = [
         lambda t: f"tempo/tempo.yaml:{line_of(t, 'tempo/tempo.yaml', 'serverx:')}",
         "serverx",
         "tempo",
+    ),
+    Break(
+        "scale-out-compose",
+        (
+            "deploy/scale-out",
+            COMPOSE,
+            ".env",
+            "alertmanager/alertmanager.yml",
+            "prometheus/rules",
+            "services/webhook-relay/routing.compose.yml",
+        ),
+        lambda t: edit(
+            t, OVERRIDE, "- alertmanager-2-data:/alertmanager", "- am2-data:/alertmanager"
+        ),
+        lambda t: f"{OVERRIDE}:{line_of(t, OVERRIDE, 'am2-data:/alertmanager')}",
+        "'am2-data' is not declared",
+    ),
+    Break(
+        "scale-out-configs",
+        (
+            "deploy/scale-out",
+            "prometheus/prometheus.yml",
+            "loki/loki.yaml",
+            "tempo/tempo.yaml",
+            DATASOURCES,
+        ),
+        lambda t: edit(t, LOKI_VARIANT, "retention_period: 720h", "retention_period: 360h"),
+        lambda t: f"{LOKI_VARIANT}:{line_of(t, LOKI_VARIANT, 'retention_period: 360h')}",
+        "differs from loki/loki.yaml",
+        "loki",
+    ),
+    Break(
+        "kubernetes-manifests",
+        KUBERNETES_SOURCES,
+        lambda t: edit(t, SHOP_MANIFEST, "containerPort: 8000", 'containerPort: "8000"'),
+        lambda t: f"{SHOP_MANIFEST}:{line_of(t, SHOP_MANIFEST, 'containerPort:')}",
+        "is not of type 'integer'",
+    ),
+    Break(
+        "helm-values",
+        (
+            "deploy/kubernetes/helmfile.yaml",
+            "deploy/kubernetes/helm",
+            ".env",
+            "loki/loki.yaml",
+            "tempo/tempo.yaml",
+        ),
+        lambda t: edit(t, GRAFANA_VALUES, "tag: 13.2.3", "tag: 13.2.4"),
+        lambda t: f"{GRAFANA_VALUES}:{line_of(t, GRAFANA_VALUES, 'tag: 13.2.4')}",
+        "GRAFANA_IMAGE",
+        "loki",
     ),
     Break(
         "hadolint",

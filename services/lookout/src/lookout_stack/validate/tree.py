@@ -16,7 +16,9 @@ __all__ = [
     "IGNORED_DIRS",
     "BadFile",
     "absent",
+    "field_findings",
     "line_of",
+    "node_line",
     "outcome",
     "read_yaml",
     "relative",
@@ -106,6 +108,11 @@ def line_of(path: Path, field: str) -> int | None:
         node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return None
+    return node_line(node, field)
+
+
+def node_line(node: yaml.Node | None, field: str) -> int | None:
+    """Return the 1-based line of ``field`` under a composed YAML node (as :func:`line_of`)."""
     line = node.start_mark.line + 1 if node is not None else None
     for key, index in _STEP.findall(field):
         if isinstance(node, yaml.MappingNode) and key:
@@ -119,3 +126,12 @@ def line_of(path: Path, field: str) -> int | None:
         else:
             break
     return line
+
+
+def field_findings(root: Path, file: str, problems: list[tuple[str, str]]) -> list[Finding]:
+    """Turn (dotted field, message) problems about ``file`` into findings at the field's line."""
+    found = []
+    for field, message in problems:
+        line = line_of(root / file, f"$.{field}") if field != "(top level)" else None
+        found.append(Finding(f"{file}:{line}: {field}" if line else f"{file}: {field}", message))
+    return found

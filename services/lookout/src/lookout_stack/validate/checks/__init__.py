@@ -19,9 +19,11 @@ from lookout_stack.validate.checks import (
     generated,
     hadolint,
     key_schemas,
+    kubernetes,
     promtool_config,
     promtool_rules,
     promtool_tests,
+    scale_out,
     stack_wiring,
     yamllint,
 )
@@ -50,6 +52,10 @@ CHECKS: dict[str, Check] = {
         alertmanager_coverage.CHECK,
         backend_configs.LOKI,
         backend_configs.TEMPO,
+        scale_out.COMPOSE,
+        scale_out.CONFIGS,
+        kubernetes.MANIFESTS_CHECK,
+        kubernetes.HELM_CHECK,
         hadolint.CHECK,
     )
 }
