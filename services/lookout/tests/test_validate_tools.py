@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lookout_stack.validate.tools import findings_from, shared_candidates
+from lookout_stack.validate.model import CheckResult
+from lookout_stack.validate.runner import run_one
+from lookout_stack.validate.tools import BackendMissing, findings_from, shared_candidates
 
 
 def test_shared_backends_are_looked_for_beside_the_clones_origin(tmp_path: Path) -> None:
@@ -58,3 +60,26 @@ def test_tool_output_becomes_findings_at_file_and_line(
 ) -> None:
     """Each problem line a tool prints becomes file:line and message; banners are dropped."""
     assert [(f.where, f.message) for f in findings_from(output, "r.yml")] == expected
+
+
+class _NeedsLoki:
+    """A check whose backend binary is nowhere to be found."""
+
+    name = "needs-loki"
+
+    def run(self, root: Path) -> CheckResult:
+        raise BackendMissing("loki is not on PATH")
+
+
+@pytest.mark.parametrize(
+    ("ci", "status"), [("true", "failed"), ("", "skipped")], ids=["in-ci", "elsewhere"]
+)
+def test_missing_backends_fail_in_ci_and_are_skipped_with_the_reason_elsewhere(
+    ci: str, status: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without the real Loki/Tempo, CI=true fails the check; elsewhere it is skipped, saying why."""
+    monkeypatch.setenv("CI", ci)
+    result = run_one(_NeedsLoki(), tmp_path)
+    assert result.status == status
+    said = result.detail + " ".join(f.message for f in result.findings)
+    assert "loki is not on PATH" in said
