@@ -43,6 +43,7 @@ __all__ = [
     "OutboxMetrics",
     "PaymentsMetrics",
     "PaymentsServiceMetrics",
+    "RestockMetrics",
     "SecurityMetrics",
     "ServiceMetrics",
     "ShopMetrics",
@@ -282,6 +283,24 @@ class InventoryMetrics:
         )
 
 
+class RestockMetrics:
+    """The restock task: products brought back to the restock level, and units added."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.restocks = Counter(
+            "shop_restocks",
+            "Products restocked (from at or below the low-stock threshold), by category.",
+            ["category"],
+            registry=registry,
+        )
+        self.units = Counter(
+            "shop_restocked_units",
+            "Units added by restocks, by category.",
+            ["category"],
+            registry=registry,
+        )
+
+
 class OutboxMetrics:
     """The order-event outbox: backlog, oldest pending message, deliveries by outcome."""
 
@@ -440,6 +459,7 @@ class ShopMetrics(ServiceMetrics):
         self.business = BusinessMetrics(registry)
         self.security = SecurityMetrics(registry)
         self.inventory = InventoryMetrics(registry)
+        self.restock = RestockMetrics(registry)
         self.outbox = OutboxMetrics(registry)
         self.api_versions = ApiVersionMetrics(registry)
         self.compliance = ComplianceMetrics(registry)
