@@ -35,7 +35,8 @@ Why a partition rather than refused connections: the pool timeout, the readiness
 timeout and DBPoolTimeouts exist for a database that stops answering (a network partition, a
 hung primary, a failover in progress), the outage that holds connections and requests
 instead of failing them fast. A refused connection fails each request at once: it shows as
-HTTPErrorRateHigh only, and no DB alert of prometheus/rules/demo-app.yml covers it.
+HTTPErrorRateHigh and DBQueriesFailing (db_query_errors_total, operation CONNECT), whose
+promtool tests and the counting test (demo-app/tests/test_db_errors.py) cover it.
 """
 
 from __future__ import annotations

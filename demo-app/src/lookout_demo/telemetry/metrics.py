@@ -142,7 +142,8 @@ class DbMetrics:
         )
         self.query_errors = Counter(
             "db_query_errors",
-            "Database statements that raised, by SQL operation.",
+            "Database statements that raised, by SQL operation; CONNECT: connections that "
+            "could not be opened.",
             ["operation"],
             registry=registry,
         )
