@@ -35,7 +35,8 @@ Why a partition rather than refused connections: the pool timeout, the readiness
 timeout and DBPoolTimeouts exist for a database that stops answering (a network partition, a
 hung primary, a failover in progress), the outage that holds connections and requests
 instead of failing them fast. A refused connection fails each request at once: it shows as
-HTTPErrorRateHigh only, and no DB alert of prometheus/rules/demo-app.yml covers it.
+HTTPErrorRateHigh and DBQueriesFailing (db_query_errors_total, operation CONNECT), whose
+promtool tests and the counting test (demo-app/tests/test_db_errors.py) cover it.
 """
 
 from __future__ import annotations
@@ -310,14 +311,19 @@ def check_delivered(chaos: Chaos, seen: Seen, alertname: str, **labels: str) -> 
     assert notes.get("runbook_url") == f"{RUNBOOKS}{alertname}.md", f"{where}: {notes}"
     assert (ROOT / "docs" / "runbooks" / f"{alertname}.md").is_file(), f"no runbook {alertname}"
     assert str(notes.get("dashboard", "")).startswith("/d/"), f"{where}: dashboard {notes}"
-    # The link back to Prometheus opens this alert's own query. (Its host is Prometheus's
-    # --web.external-url, unset in compose: the machine's or container's hostname.)
+    # The link back to Prometheus opens this alert's own query, on Prometheus's
+    # --web.external-url (compose: the published localhost port, not the container's name).
+    dotenv = chaos.stack.dotenv
     generator = urlsplit(str(seen.alert.get("generatorURL", "")))
-    assert (generator.port, generator.path) == (9090, "/graph"), f"{where}: {generator}"
+    expected = ("http", "localhost", int(dotenv["PROMETHEUS_PORT"]), "/graph")
+    got = (generator.scheme, generator.hostname, generator.port, generator.path)
+    assert got == expected, f"{where}: generatorURL {generator}"
     expr = parse_qs(generator.query).get("g0.expr", [""])[0]
     assert expr in alert_queries(chaos).get(alertname, set()), f"{where}: g0.expr {expr!r}"
     external = urlsplit(str(seen.arrival.delivery.json.get("externalURL", "")))
-    assert (external.scheme, external.port) == ("http", 9093), f"{where}: externalURL {external}"
+    expected = ("http", "localhost", int(dotenv["ALERTMANAGER_PORT"]))
+    got = (external.scheme, external.hostname, external.port)
+    assert got == expected, f"{where}: externalURL {external}"
     assert signature_is_valid(seen.arrival.delivery, chaos.relay_secret), f"{where}: bad signature"
     key = {k.lower(): v for k, v in seen.arrival.delivery.headers.items()}.get("idempotency-key")
     assert str(key).startswith(f"{RELAY_TARGET}-"), f"{where}: Idempotency-Key {key!r}"

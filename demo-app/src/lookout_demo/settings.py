@@ -12,7 +12,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lookout_telemetry.errortracking import check_dsn
@@ -149,6 +156,18 @@ class ShopSettings(CommonSettings):
 
     #: A product with this many units or fewer counts as low on stock.
     low_stock_threshold: Annotated[int, Field(ge=0)] = 10
+    #: How often the restock task brings products at or below the low-stock threshold back
+    #: up to ``restock_level``; 0 turns restocking off (tests that need stock to stay put).
+    #: 300 s: a low product shows on the business dashboard (gauge refreshed every 15 s) for
+    #: up to about 5.5 minutes (interval, gauge refresh, scrape), then is restocked: well
+    #: inside ShopLowStock's ``for: 15m``, so the alert stays quiet in normal compose
+    #: operation (the synthetic checkout and Locust buy all day) and fires only when
+    #: restocks stop (two or three failed rounds in a row).
+    restock_interval_seconds: Annotated[float, Field(ge=0.0)] = 300.0
+    #: The stock a restocked product is brought back to; must be above the threshold. 100:
+    #: the synthetic checkout alone (one unit a minute of the first product) takes 90 minutes
+    #: to bring it back to the threshold, so low stock is seen now and then, not constantly.
+    restock_level: Annotated[int, Field(ge=1)] = 100
     #: Feature flags file (flagd-style JSON, re-read when it changes); unset: the packaged
     #: defaults (lookout_demo/flags/default.json).
     flags_file: Path | None = None
@@ -163,6 +182,16 @@ class ShopSettings(CommonSettings):
     outbox_batch_size: Annotated[int, Field(ge=1, le=1000)] = 50
     #: Failed deliveries are retried after this long, doubling per attempt (capped at 1 h).
     outbox_retry_seconds: PositiveSeconds = 5.0
+
+    @field_validator("restock_level")
+    @classmethod
+    def _above_threshold(cls, level: int, info: ValidationInfo) -> int:
+        """A restock must leave the product above the low-stock threshold."""
+        threshold = info.data.get("low_stock_threshold")
+        if threshold is not None and level <= threshold:
+            msg = f"must be above DEMO_LOW_STOCK_THRESHOLD ({threshold})"
+            raise ValueError(msg)
+        return level
 
 
 class PaymentsSettings(CommonSettings):

@@ -14,6 +14,7 @@ from lookout_demo.shop.deps import ShopState
 from lookout_demo.shop.inventory import InventoryGauges
 from lookout_demo.shop.outbox import Mailer, OutboxWorker
 from lookout_demo.shop.payments_client import PaymentsClient
+from lookout_demo.shop.restock import Restocker
 from lookout_demo.shop.routes import auth, carts, catalog, checkout, experiments, versions
 from lookout_demo.shop.security import LoginGuard
 from lookout_demo.storage.audit import AuditLog
@@ -75,6 +76,13 @@ def create_app(
         batch_size=settings.outbox_batch_size,
         retry_seconds=settings.outbox_retry_seconds,
     )
+    restocker = Restocker(
+        base.db,
+        base.metrics.restock if base.metrics else None,
+        low_stock_threshold=settings.low_stock_threshold,
+        restock_level=settings.restock_level,
+        tracer_provider=base.tracer_provider,
+    )
 
     async def startup() -> None:
         result = await migrate(
@@ -88,6 +96,8 @@ def create_app(
                 "migration", "schema_migrated", actor="shop", details=describe(result)
             )
         tasks.spawn(outbox.run(), name="outbox-worker")
+        if settings.restock_interval_seconds > 0:
+            tasks.spawn(restocker.run(settings.restock_interval_seconds), name="restock")
         if base.metrics is not None:
             inventory = InventoryGauges(
                 base.db, base.metrics.inventory, low_stock_threshold=settings.low_stock_threshold
@@ -118,6 +128,7 @@ def create_app(
     app.state.shop = state
     app.state.audit = audit
     app.state.outbox = outbox
+    app.state.restocker = restocker
     # The storefront's pages (server-rendered, over the routes above); off: the API only.
     mount_storefront(app)
     return app

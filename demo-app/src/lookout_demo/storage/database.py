@@ -29,11 +29,13 @@ from sqlalchemy.ext.asyncio import (
 
 from lookout_demo.telemetry.metrics import DbMetrics, current_exemplar
 
-__all__ = ["Database", "DatabaseBusyError", "sql_operation"]
+__all__ = ["CONNECT", "Database", "DatabaseBusyError", "sql_operation"]
 
 log = logging.getLogger(__name__)
 
 _OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK"})
+#: The ``operation`` label of a connection that could not be opened (db_query_errors_total).
+CONNECT = "CONNECT"
 
 
 class DatabaseBusyError(Exception):
@@ -142,9 +144,23 @@ class Database:
                     },
                 )
 
+        # A connection that cannot be opened (refused, reset, unknown database, bad password)
+        # counts as operation CONNECT. handle_error alone misses most of them: it sees only
+        # the driver's own exceptions, and asyncpg raises a refused connection as a plain
+        # OSError. Returning the connection from do_connect is the hook's documented use.
+        @event.listens_for(sync_engine, "do_connect")
+        def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except BaseException:
+                metrics.query_errors.labels(CONNECT).inc()
+                raise
+
         @event.listens_for(sync_engine, "handle_error")
         def _error(ctx: Any) -> None:
-            starts = ctx.connection.info.get("lookout_query_start") if ctx.connection else None
+            if ctx.connection is None:  # failed while connecting: counted by _connect
+                return
+            starts = ctx.connection.info.get("lookout_query_start")
             if starts:
                 starts.pop()
             metrics.query_errors.labels(sql_operation(ctx.statement or "")).inc()

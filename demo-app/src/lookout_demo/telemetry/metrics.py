@@ -43,6 +43,7 @@ __all__ = [
     "OutboxMetrics",
     "PaymentsMetrics",
     "PaymentsServiceMetrics",
+    "RestockMetrics",
     "SecurityMetrics",
     "ServiceMetrics",
     "ShopMetrics",
@@ -141,7 +142,8 @@ class DbMetrics:
         )
         self.query_errors = Counter(
             "db_query_errors",
-            "Database statements that raised, by SQL operation.",
+            "Database statements that raised, by SQL operation; CONNECT: connections that "
+            "could not be opened.",
             ["operation"],
             registry=registry,
         )
@@ -278,6 +280,24 @@ class InventoryMetrics:
             "shop_inventory_reserved_units",
             "Units held in open carts (not yet checked out).",
             multiprocess_mode="max",
+            registry=registry,
+        )
+
+
+class RestockMetrics:
+    """The restock task: products brought back to the restock level, and units added."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.restocks = Counter(
+            "shop_restocks",
+            "Products restocked (from at or below the low-stock threshold), by category.",
+            ["category"],
+            registry=registry,
+        )
+        self.units = Counter(
+            "shop_restocked_units",
+            "Units added by restocks, by category.",
+            ["category"],
             registry=registry,
         )
 
@@ -440,6 +460,7 @@ class ShopMetrics(ServiceMetrics):
         self.business = BusinessMetrics(registry)
         self.security = SecurityMetrics(registry)
         self.inventory = InventoryMetrics(registry)
+        self.restock = RestockMetrics(registry)
         self.outbox = OutboxMetrics(registry)
         self.api_versions = ApiVersionMetrics(registry)
         self.compliance = ComplianceMetrics(registry)

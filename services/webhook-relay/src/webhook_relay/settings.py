@@ -83,8 +83,12 @@ class Settings(BaseSettings):
     #: max_alerts; 1 MiB holds a few thousand alerts).
     max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
     #: A notification with the same idempotency key within this window is acknowledged and
-    #: not delivered again (Alertmanager HA peers, retries). Keep it below repeat_interval.
-    dedup_window_seconds: PositiveSeconds = 300.0
+    #: not delivered again: the copy an Alertmanager HA peer sends (the second waits 15 s
+    #: per position for the first's gossip) and Alertmanager's retries of one it did not see
+    #: acknowledged. Keep it below the shortest repeat_interval, or repeats (the Watchdog
+    #: heartbeat's, every 2m in alertmanager/alertmanager.yml) are swallowed as duplicates.
+    #: 90 s: covers the peers of a pair twice over, and stays below 2m.
+    dedup_window_seconds: PositiveSeconds = 90.0
 
     #: Concurrent deliveries per process; 0 makes an accept-only replica.
     workers: Annotated[int, Field(ge=0)] = 8

@@ -261,7 +261,7 @@ def _canonical(detail: dict[str, Any]) -> str:
 class Store:
     """Synchronous access to the relay's tables (one instance per process)."""
 
-    def __init__(self, url: str, *, dedup_window_seconds: float = 300.0) -> None:
+    def __init__(self, url: str, *, dedup_window_seconds: float = 90.0) -> None:
         self.url = engine_url(url)
         self.dedup_window_seconds = dedup_window_seconds
         self.is_postgres = self.url.startswith("postgresql")

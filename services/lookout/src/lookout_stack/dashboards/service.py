@@ -216,7 +216,8 @@ def _database(dashboard: Dashboard, rules: Rules) -> Dashboard:
         .with_panel(
             timeseries_panel(
                 "Query errors",
-                "Failed SQL statements per second by operation.",
+                "Failed SQL statements per second by operation; CONNECT: connections that "
+                "could not be opened. Dashed: DBQueriesFailing (on the sum of all operations).",
                 prom(
                     or_zero(
                         "sum by (operation) (rate(db_query_errors_total"
@@ -226,6 +227,9 @@ def _database(dashboard: Dashboard, rules: Rules) -> Dashboard:
                     "{{operation}}",
                 ),
                 unit="ops",
+                steps=Steps.above(
+                    None, rules.threshold("DBQueriesFailing", "critical", "db_query_errors_total")
+                ),
                 span=8,
             )
         )
