@@ -173,7 +173,9 @@ class GrafanaTarget:
         uid = entry["uid"]
         where = f"{path}: data source {uid}"
         raw = _normalise_datasource(entry)
-        desired = _normalise_datasource(expand_all(dict(entry), where))
+        # secureJsonData is expanded only when applied: a plan never holds a secret value.
+        plain = {k: v for k, v in entry.items() if k != "secureJsonData"}
+        desired = _normalise_datasource(expand_all(plain, where))
         secure_raw: dict[str, Any] = dict(entry.get("secureJsonData") or {})
         api_path = f"/api/datasources/uid/{uid}"
         get = self._api().datasource.get_datasource_by_uid

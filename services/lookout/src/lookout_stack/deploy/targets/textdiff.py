@@ -89,9 +89,23 @@ def normalise_rule_group(group: Mapping[str, Any]) -> dict[str, Any]:
     return _drop_empty(normalised)
 
 
+class _IndentedDumper(yaml.SafeDumper):
+    """Indents list items under their key (``rules:\n  - expr: ...``), as people write YAML."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
 def dump_yaml(data: object) -> str:
     """Return ``data`` as block YAML with sorted keys (the form diffs are taken of)."""
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    return yaml.dump(
+        data,
+        Dumper=_IndentedDumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100,
+    )
 
 
 def dump_json(data: object) -> str:
