@@ -19,11 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from stack_support import free_port, require_binary
 
 from lookout_stack.deploy.model import DeployError, RulerApi
 from lookout_stack.deploy.targets.rendered import rule_files
 from lookout_stack.deploy.targets.ruler import RulerApiTarget
+from stack_support import free_port, require_binary
 
 pytestmark = pytest.mark.integration
 
