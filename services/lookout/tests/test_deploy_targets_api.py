@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from deploy_doubles import GrafanaDouble, MimirAlertmanagerDouble, RulerDouble, serve
+from deploy_support import apply_plan
 
 from lookout_stack.deploy.model import (
     AlertmanagerApi,
@@ -33,15 +34,6 @@ from lookout_stack.deploy.targets.ruler import RulerApiTarget
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "glsa_test-token-not-a-real-one"
 SECRET = "s3cret-loki-password"
-
-
-def _apply_all(target: GrafanaTarget | RulerApiTarget | AlertmanagerApiTarget) -> list[str]:
-    """Apply a plan as the CLI does; return "kind object" per change."""
-    changes = target.plan()
-    for change in changes:
-        change.apply()
-    target.finish()
-    return [f"{c.kind} {c.object}" for c in changes]
 
 
 # -- Grafana -----------------------------------------------------------------------------------
@@ -73,7 +65,7 @@ def test_grafana_first_apply_in_safe_order_then_in_sync(
     a second plan is empty, and every request carried the token."""
     double, section = grafana
     target = GrafanaTarget(section, REPO)
-    applied = _apply_all(target)
+    applied = apply_plan(target)
     dashboards = _repo_dashboards()
     assert applied == [
         "create data source Prometheus (uid prometheus)",
@@ -105,7 +97,7 @@ def test_grafana_update_and_delete_stay_in_the_folder(
     double, section = grafana
     rendered = tmp_path / "rendered"
     shutil.copytree(REPO / "grafana", rendered / "grafana")
-    _apply_all(GrafanaTarget(section, rendered))
+    apply_plan(GrafanaTarget(section, rendered))
     double.dashboards["team-board"] = {
         "dashboard": {"uid": "team-board", "title": "Team", "id": 99, "version": 3},
         "folderUid": "team",
@@ -284,7 +276,7 @@ def test_ruler_update_and_delete_only_in_namespace(
     }
     origin = Path("/rendered") / language / "rules"
     with serve(double) as url:
-        _apply_all(RulerApiTarget(_ruler_section(url, kind), files, origin))
+        apply_plan(RulerApiTarget(_ruler_section(url, kind), files, origin))
         double.groups["staging"]["lookout"]["stale"] = {
             "name": "stale",
             "rules": [{"record": "s", "expr": "vector(0)"}],
@@ -373,7 +365,7 @@ def test_mimir_alertmanager_config_set_then_in_sync(monkeypatch: pytest.MonkeyPa
         section = AlertmanagerApi(
             url=url, kind="mimir", tenant="staging", auth=Auth(token=SecretRef(env="MIMIR_TOKEN"))
         )
-        assert _apply_all(AlertmanagerApiTarget(section, config, templates)) == [
+        assert apply_plan(AlertmanagerApiTarget(section, config, templates)) == [
             "create Alertmanager configuration of tenant staging"
         ]
         assert double.configs["staging"] == {

@@ -8,17 +8,15 @@ prometheus/rules and alertmanager/ folders, so these are the configs users deplo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from deploy_support import apply_plan, running
 
 from lookout_stack.deploy.model import AlertmanagerFile, DeployError, RuleFiles
 from lookout_stack.deploy.targets import build_targets
@@ -32,15 +30,6 @@ from stack_support.prometheus import run_prometheus
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _apply(target: RuleFilesTarget | AlertmanagerFileTarget) -> list[str]:
-    """Apply a target's plan as the CLI does; return the changes' kinds and objects."""
-    changes = target.plan()
-    for change in changes:
-        change.apply()
-    target.finish()
-    return [f"{c.kind} {c.object}" for c in changes]
 
 
 @pytest.fixture
@@ -104,7 +93,7 @@ def test_one_changed_group_is_one_update(prometheus: tuple[str, Path], rendered:
     url, rules = prometheus
     section = RuleFiles(kind="files", directory=rules, reload_url=f"{url}/-/reload")
     origin = rendered / "prometheus" / "rules"
-    _apply(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
+    apply_plan(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
     stack = origin / "stack.yml"
     text = stack.read_text()
     assert "        expr: up == 0\n" in text  # the first rule of the first group
@@ -129,7 +118,7 @@ def test_refused_rule_file_names_it_and_keeps_rules(
     url, rules = prometheus
     section = RuleFiles(kind="files", directory=rules, reload_url=f"{url}/-/reload")
     origin = rendered / "prometheus" / "rules"
-    _apply(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
+    apply_plan(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
     before = (rules / "stack.yml").read_text()
     loaded_before = _loaded_groups(url)
     (origin / "stack.yml").write_text(
@@ -159,7 +148,7 @@ def test_only_files_it_wrote_are_deleted(prometheus: tuple[str, Path], rendered:
     foreign.write_text(
         "groups:\n  - name: team-owned\n    rules:\n      - record: t\n        expr: vector(1)\n"
     )
-    _apply(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
+    apply_plan(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
     (origin / "webhook-relay.yml").unlink()
     target = RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus")
     changes = target.plan()
@@ -190,37 +179,15 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     config.write_text(_BOOT_CONFIG)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "alertmanager.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                f"--config.file={config}",
-                f"--storage.path={tmp_path / 'am-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",  # no gossip: one isolated instance
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, (
-                    f"alertmanager exited; see {tmp_path}/alertmanager.log"
-                )
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "alertmanager not ready within 30 s"
-                time.sleep(0.2)
-            yield url, config
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+    argv = [
+        str(binary),
+        f"--config.file={config}",
+        f"--storage.path={tmp_path / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip: one isolated instance
+    ]
+    with running(argv, f"{url}/-/ready", tmp_path / "alertmanager.log", timeout=30):
+        yield url, config
 
 
 def _running_receivers(url: str) -> list[str]:

@@ -10,15 +10,13 @@ https://grafana.com/docs/loki/v3.7.x/reference/loki-http-api/#ruler
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from deploy_support import running
 
 from lookout_stack.deploy.model import DeployError, RulerApi
 from lookout_stack.deploy.targets.rendered import rule_files
@@ -87,27 +85,8 @@ def loki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config = work / "loki.yaml"
     config.write_text(_config(work / "data", http_port, grpc_port))
     url = f"http://127.0.0.1:{http_port}"
-    with (work / "loki.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(binary), f"-config.file={config}"], stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, f"loki exited; see {work / 'loki.log'}"
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, f"loki not ready in 60 s; see {work}"
-                time.sleep(0.3)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+    with running([str(binary), f"-config.file={config}"], f"{url}/ready", work / "loki.log"):
+        yield url
 
 
 def _stored(url: str, namespace: str) -> dict[str, dict[str, object]]:

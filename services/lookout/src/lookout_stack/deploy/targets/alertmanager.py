@@ -19,19 +19,18 @@ https://github.com/prometheus/alertmanager/blob/main/api/v2/openapi.yaml (``/sta
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import yaml
 
 from lookout_stack.deploy.model import AlertmanagerApi, AlertmanagerFile, Change, DeployError
 from lookout_stack.deploy.targets.files import OwnedDirectory
-from lookout_stack.deploy.targets.httpapi import ApiClient, api_message
+from lookout_stack.deploy.targets.httpapi import ApiClient
+from lookout_stack.deploy.targets.reload import RELOAD_TIMEOUT, api_base, reload_or_restore
 from lookout_stack.deploy.targets.textdiff import dump_yaml, unified
 
 __all__ = ["AlertmanagerApiTarget", "AlertmanagerFileTarget", "fingerprint"]
 
-RELOAD_TIMEOUT = 30.0
 _CONFIG_PATH = "/api/v1/alerts"
 
 
@@ -126,40 +125,11 @@ class AlertmanagerFileTarget:
 
     def finish(self) -> None:
         """Reload and confirm; a refused configuration is put back and raised."""
-        touched = [p.name for p in self._folder.touched]
         url = self._section.reload_url
-        if not touched or url is None:
-            self._folder.commit()
-            return
-        error = self._reload(url)
-        if error is not None:
-            self._folder.rollback()
-            again = self._reload(url)
-            state = "restored and reloaded" if again is None else f"restored; reload: {again}"
-            msg = (
-                f"{self.name}: Alertmanager refused the new configuration ({', '.join(touched)}):"
-                f" {error}; the previous files were {state}. Check it with"
-                " `amtool check-config`."
-            )
-            raise DeployError(msg)
-        self._folder.commit()
-        self._confirm(url)
+        if reload_or_restore(self._folder, url, self.name, "`amtool check-config`"):
+            self._confirm(api_base(str(url)))
 
-    def _reload(self, url: str) -> str | None:
-        path = urlsplit(url).path
-        try:
-            response = httpx.post(url, timeout=RELOAD_TIMEOUT)
-        except httpx.HTTPError as error:
-            return f"POST {path} failed: {type(error).__name__}"
-        if response.is_success:
-            return None
-        return f"POST {path} answered {response.status_code}: {api_message(response.text)}"
-
-    def _confirm(self, reload_url: str) -> None:
-        parts = urlsplit(reload_url)
-        base = urlunsplit(
-            (parts.scheme, parts.netloc, parts.path.removesuffix("/-/reload"), "", "")
-        )
+    def _confirm(self, base: str) -> None:
         try:
             response = httpx.get(f"{base}/api/v2/status", timeout=RELOAD_TIMEOUT)
             response.raise_for_status()

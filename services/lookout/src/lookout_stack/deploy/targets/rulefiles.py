@@ -20,25 +20,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from lookout_stack.deploy.model import Change, DeployError, RuleFiles
 from lookout_stack.deploy.targets.files import OwnedDirectory
-from lookout_stack.deploy.targets.httpapi import api_message
+from lookout_stack.deploy.targets.reload import RELOAD_TIMEOUT, api_base, reload_or_restore
 from lookout_stack.deploy.targets.rendered import rule_groups
 
 __all__ = ["RuleFilesTarget"]
-
-#: Seconds a reload may take: Prometheus re-reads every rule file before it answers.
-RELOAD_TIMEOUT = 60.0
-
-
-def _api_base(reload_url: str) -> str:
-    parts = urlsplit(reload_url)
-    path = parts.path.removesuffix("/-/reload")
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 class RuleFilesTarget:
@@ -66,40 +56,12 @@ class RuleFilesTarget:
         )
 
     def finish(self) -> None:
-        """Reload the reader if a file changed; on refusal restore the files and raise."""
-        touched = [p.name for p in self._folder.touched]
-        if not touched or self._section.reload_url is None:
-            self._folder.commit()
-            return
-        error = self._reload(self._section.reload_url)
-        if error is not None:
-            self._folder.rollback()
-            restored = self._reload(self._section.reload_url)
-            state = (
-                "the previous files are back and loaded"
-                if restored is None
-                else f"the previous files are back, but reloading them failed too: {restored}"
-            )
-            msg = (
-                f"{self.name}: the reader refused the new rule files ({', '.join(touched)}):"
-                f" {error}; {state}. Check them with `promtool check rules`; the reader's"
-                " log names the line."
-            )
-            raise DeployError(msg)
-        self._folder.commit()
-        if self._reader == "prometheus":
-            self._verify(_api_base(self._section.reload_url))
-
-    def _reload(self, url: str) -> str | None:
-        """POST the reload URL; return None on success, else what went wrong (readable)."""
-        path = urlsplit(url).path
-        try:
-            response = httpx.post(url, timeout=RELOAD_TIMEOUT)
-        except httpx.HTTPError as error:
-            return f"POST {path} failed: {type(error).__name__}"
-        if response.is_success:
-            return None
-        return f"POST {path} answered {response.status_code}: {api_message(response.text)}"
+        """Reload the reader if a file changed (restoring the files if it refuses), then check."""
+        url = self._section.reload_url
+        prometheus = self._reader == "prometheus"
+        check = "`promtool check rules`" if prometheus else "the ruler's log"
+        if reload_or_restore(self._folder, url, self.name, check) and prometheus:
+            self._verify(api_base(str(url)))
 
     def _verify(self, base: str) -> None:
         try:
