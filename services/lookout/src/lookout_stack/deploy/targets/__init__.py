@@ -24,6 +24,7 @@ from typing import Protocol
 from lookout_stack.deploy.model import (
     AlertmanagerApi,
     AlertmanagerFile,
+    DeployError,
     GrafanaSection,
     RuleFiles,
     RulerApi,
@@ -64,7 +65,7 @@ def _rules(
     expected = "mimir" if kind == "prometheus" else "loki"
     if section.kind != expected:
         msg = f"{kind}_rules: a ruler API of kind {expected!r} is expected, not {section.kind!r}"
-        raise ValueError(msg)
+        raise DeployError(msg)
     return RulerApiTarget(section, files, origin)
 
 
