@@ -133,6 +133,9 @@ def test_refused_rule_file_names_it_and_keeps_rules(
     message = str(raised.value)
     assert "stack.yml" in message
     assert "POST /-/reload answered 500" in message
+    # promtool (Debian's, beside prometheus) says why: Prometheus' answer does not.
+    assert "promtool check rules: stack.yml:" in message
+    assert "could not parse expression" in message
     assert (rules / "stack.yml").read_text() == before
     assert set(_loaded_groups(url)) == set(loaded_before)
     assert "broken" not in _loaded_groups(url)

@@ -18,6 +18,9 @@ reload and checks that it took the files:
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -60,8 +63,43 @@ class RuleFilesTarget:
         url = self._section.reload_url
         prometheus = self._reader == "prometheus"
         check = "`promtool check rules`" if prometheus else "the ruler's log"
-        if reload_or_restore(self._folder, url, self.name, check) and prometheus:
+        written = [p.relative_to(self._section.directory).as_posix() for p in self._folder.touched]
+        try:
+            reloaded = reload_or_restore(self._folder, url, self.name, check)
+        except DeployError as error:
+            found = self._promtool_findings(written) if prometheus else ""
+            raise DeployError(f"{error}{found}") from None
+        if reloaded and prometheus:
             self._verify(api_base(str(url)))
+
+    def _promtool_findings(self, written: list[str]) -> str:
+        """Say what ``promtool check rules`` finds in the refused files, when it is installed.
+
+        Prometheus' reload answer only says that the rules did not load; the reason is in its
+        log, which the deploy cannot read. promtool gives the same parser's verdict here.
+        """
+        promtool = shutil.which("promtool")
+        refused = [r for r in written if r in self._files]
+        if promtool is None or not refused:
+            return ""
+        findings = []
+        with tempfile.TemporaryDirectory() as scratch:
+            for relative in refused:
+                path = Path(scratch) / Path(relative).name
+                path.write_text(self._files[relative], encoding="utf-8")
+                result = subprocess.run(  # noqa: S603 (promtool from PATH, fixed arguments)
+                    [promtool, "check", "rules", str(path)],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
+                if result.returncode != 0:
+                    text = " ".join(
+                        (result.stdout + result.stderr).replace(scratch + "/", "").split()
+                    )
+                    findings.append(f"{relative}: {text}")
+        return "\npromtool check rules: " + "; ".join(findings) if findings else ""
 
     def _verify(self, base: str) -> None:
         try:
