@@ -96,11 +96,11 @@ def test_an_environment_file_can_be_given_by_path(repo: Path) -> None:
         ),
         (
             "retention:\n  metrics: 7d\n",
-            "deploy/environments/staging.yaml:2: retention.metrics: 7d is shorter than the SLO window",
+            "deploy/environments/staging.yaml:2: retention.metrics: 7d is shorter than the SLO",
         ),
         (
             "trace_sampling_percent: 0\n",
-            "deploy/environments/staging.yaml:1: trace_sampling_percent: Input should be greater than 0",
+            "deploy/environments/staging.yaml:1: trace_sampling_percent: Input should be greater",
         ),
         (
             "grafana: {url: http://g}\ngrafana: {url: http://h}\n",
@@ -171,7 +171,9 @@ def test_a_file_alertmanager_reads_the_relay_token_from_a_file(repo: Path) -> No
 def test_a_missing_environment_lists_the_known_ones(repo: Path) -> None:
     """An unknown name says which environments exist."""
     _write(repo, "description: x\n", name="qa")
-    with pytest.raises(EnvironmentErrors, match=r"staging\.yaml: cannot read: .*known environments: qa"):
+    with pytest.raises(
+        EnvironmentErrors, match=r"staging\.yaml: cannot read: .*known environments: qa"
+    ):
         load_environment("staging", repo)
 
 

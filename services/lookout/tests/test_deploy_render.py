@@ -127,9 +127,10 @@ def test_threshold_override_rewrites_the_rule_and_moves_the_dashboard_lines(
         for rule in group["rules"]
         if "alert" in rule
     }
-    assert "ratio_rate5m > 0.1 and job:http_server_requests:rate5m > 0.05" in exprs[
-        ("HTTPErrorRateHigh", "warning")
-    ]
+    assert (
+        "ratio_rate5m > 0.1 and job:http_server_requests:rate5m > 0.05"
+        in exprs[("HTTPErrorRateHigh", "warning")]
+    )
     # The critical level and the traffic guard keep their numbers.
     assert "ratio_rate5m > 0.2 and" in exprs[("HTTPErrorRateHigh", "critical")]
     steps = _threshold_steps(out / "grafana/dashboards/lookout-service.json")
@@ -190,7 +191,7 @@ def test_a_threshold_that_does_not_fit_names_the_alert_and_file(
     tmp_path: Path, threshold: dict[str, Any], message: str
 ) -> None:
     """An override the rules cannot take fails naming the environment field and the alert."""
-    with pytest.raises(RenderError, match="deploy/environments/test.yaml") as caught:
+    with pytest.raises(RenderError, match=r"deploy/environments/test\.yaml") as caught:
         _render(tmp_path, _environment(alert_thresholds=[threshold]))
     assert message in str(caught.value)
 
@@ -226,9 +227,10 @@ def test_sampling_sets_the_collectors_probabilistic_policy_only(tmp_path: Path) 
     config = _yaml(out / "otel-collector/config.yaml")
     policies = {p["name"]: p for p in config["processors"]["tail_sampling"]["policies"]}
     assert policies["keep-share-of-the-rest"]["probabilistic"]["sampling_percentage"] == 10
-    assert policies["keep-slow"] == _yaml(ROOT / "otel-collector/config.yaml")["processors"][
-        "tail_sampling"
-    ]["policies"][1]
+    assert (
+        policies["keep-slow"]
+        == _yaml(ROOT / "otel-collector/config.yaml")["processors"]["tail_sampling"]["policies"][1]
+    )
 
 
 def test_datasources_get_urls_tenant_and_secrets_by_reference(
@@ -247,7 +249,10 @@ def test_datasources_get_urls_tenant_and_secrets_by_reference(
                     "implementation": "mimir",
                     "auth": {"username": "team-a", "password": {"env": "DS_PASSWORD"}},
                 },
-                "tempo": {"url": "https://tempo.example.com", "auth": {"token": {"env": "DS_TOKEN"}}},
+                "tempo": {
+                    "url": "https://tempo.example.com",
+                    "auth": {"token": {"env": "DS_TOKEN"}},
+                },
                 "loki": {
                     "url": "https://loki.example.com",
                     "auth": {"username": "u", "password": {"file": "/run/secrets/loki"}},
@@ -255,7 +260,10 @@ def test_datasources_get_urls_tenant_and_secrets_by_reference(
             }
         ),
     )
-    assert _changed(out) == {"grafana/grafana.ini", "grafana/provisioning/datasources/datasources.yaml"}
+    assert _changed(out) == {
+        "grafana/grafana.ini",
+        "grafana/provisioning/datasources/datasources.yaml",
+    }
     path = out / "grafana/provisioning/datasources/datasources.yaml"
     text = path.read_text(encoding="utf-8")
     assert "s3cret" not in text

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from lookout_stack.deploy.model import (
     AlertmanagerApi,
@@ -181,6 +189,10 @@ class AlertRelay(_Section):
     _url = field_validator("url")(_check_url)
 
 
+#: Which ruler each rules section may name, and what its rules are.
+_RULERS = {"prometheus_rules": ("mimir", "Prometheus rules"), "loki_rules": ("loki", "LogQL rules")}
+
+
 class Environment(_Section):
     """One environment: its targets (None = not deployed there) and its overlay values."""
 
@@ -201,18 +213,14 @@ class Environment(_Section):
     alert_relay: AlertRelay | None = None
     grafana_anonymous_access: bool = False
 
-    @field_validator("prometheus_rules")
+    @field_validator("prometheus_rules", "loki_rules")
     @classmethod
-    def _mimir_ruler(cls, value: RulerApi | RuleFiles | None) -> RulerApi | RuleFiles | None:
-        if isinstance(value, RulerApi) and value.kind != "mimir":
-            raise ValueError("Prometheus rules go to Mimir's ruler: kind is `mimir` (or `files`)")
-        return value
-
-    @field_validator("loki_rules")
-    @classmethod
-    def _loki_ruler(cls, value: RulerApi | RuleFiles | None) -> RulerApi | RuleFiles | None:
-        if isinstance(value, RulerApi) and value.kind != "loki":
-            raise ValueError("LogQL rules go to Loki's ruler: kind is `loki` (or `files`)")
+    def _right_ruler(
+        cls, value: RulerApi | RuleFiles | None, info: ValidationInfo
+    ) -> RulerApi | RuleFiles | None:
+        kind, rules = _RULERS[str(info.field_name)]
+        if isinstance(value, RulerApi) and value.kind != kind:
+            raise ValueError(f"{rules} go to {kind.title()}'s ruler: kind is `{kind}` (or `files`)")
         return value
 
     @field_validator("grafana_anonymous_access")
