@@ -237,13 +237,19 @@ def test_a_bad_environment_exits_2_naming_file_and_line(tmp_path: Path) -> None:
 
 
 def test_order_puts_unknown_targets_last() -> None:
-    """Targets sort by the safe order; a name it does not know keeps its place at the end."""
-    names = ["grafana", "other", "loki rules", "alertmanager (file)", "prometheus rules"]
+    """Targets sort by their name's head in the safe order; unknown names go last."""
+    names = [
+        "grafana",
+        "other",
+        "loki rules (files in /srv/alertmanager/loki)",
+        "alertmanager (file am.yml)",
+        "prometheus rules (mimir ruler API)",
+    ]
     ordered = order_targets([FakeTarget(n, {}) for n in names])
     assert [t.name for t in ordered] == [
-        "alertmanager (file)",
-        "prometheus rules",
-        "loki rules",
+        "alertmanager (file am.yml)",
+        "prometheus rules (mimir ruler API)",
+        "loki rules (files in /srv/alertmanager/loki)",
         "grafana",
         "other",
     ]

@@ -43,7 +43,8 @@ __all__ = ["order_targets", "register"]
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 HIDDEN = "<hidden>"
 
-# Target name keywords, in the order targets are applied (the first keyword found decides).
+# Target name keywords, in the order targets are applied (the first keyword found decides):
+# the names lookout_stack.deploy.targets gives its targets.
 _ORDER = ("alertmanager", "datasource", "prometheus", "mimir", "loki", "dashboard", "grafana")
 
 
@@ -165,10 +166,14 @@ def _notes(out: _Output, folder: Path) -> None:
 
 
 def order_targets(targets: list[Target]) -> list[Target]:
-    """Return the targets in the safe order (module docstring); unknown names go last."""
+    """Return the targets in the safe order (module docstring); unknown names go last.
+
+    Only the name's head counts (before `` (``): the part in parentheses may hold a path or
+    URL (``prometheus rules (files in /etc/alertmanager/...)``) that must not decide.
+    """
 
     def rank(target: Target) -> int:
-        name = target.name.lower()
+        name = target.name.lower().split(" (", 1)[0]
         return next((i for i, word in enumerate(_ORDER) if word in name), len(_ORDER))
 
     return sorted(targets, key=rank)
