@@ -389,3 +389,19 @@ def test_rendered_yaml_passes_yamllint(staging: Path) -> None:
         ["yamllint", "--strict", "-c", str(ROOT / ".yamllint.yaml"), str(staging)], cwd=ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bugsink_url_fills_the_loki_link_and_nothing_else(tmp_path: Path) -> None:
+    """bugsink_url replaces ${BUGSINK_URL} in the Loki datasource's link, keeping `$${...}`."""
+    out = _render(tmp_path, _environment(bugsink_url="https://bugsink.example.com"))
+    assert _changed(out) == {
+        "grafana/grafana.ini",
+        "grafana/provisioning/datasources/datasources.yaml",
+    }
+    sources = {
+        s["uid"]: s
+        for s in _yaml(out / "grafana/provisioning/datasources/datasources.yaml")["datasources"]
+    }
+    links = {f["name"]: f["url"] for f in sources["loki"]["jsonData"]["derivedFields"]}
+    assert links["Bugsink event"] == "https://bugsink.example.com/issues/event/$${__value.raw}/"
+    assert links["TraceID"] == "$${__value.raw}"

@@ -211,7 +211,12 @@ class Environment(_Section):
     alert_thresholds: list[AlertThreshold] = []
     trace_sampling_percent: Annotated[float, Field(gt=0, le=100)] | None = None
     alert_relay: AlertRelay | None = None
+    #: Where a browser reaches Bugsink: the Loki datasource's link from an error line to its
+    #: event (``${BUGSINK_URL}`` in the provisioning file; compose sets it on Grafana).
+    bugsink_url: str | None = None
     grafana_anonymous_access: bool = False
+
+    _bugsink = field_validator("bugsink_url")(lambda v: None if v is None else _check_url(v))
 
     @field_validator("prometheus_rules", "loki_rules")
     @classmethod

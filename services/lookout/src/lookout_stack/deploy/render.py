@@ -20,6 +20,7 @@ What the overlay changes, and where:
 * ``datasources``: Grafana's datasource URLs, tenant header (``X-Scope-OrgID``) and auth, the
   secrets as Grafana's own provisioning references ``$__env{VAR}`` / ``$__file{PATH}``, so no
   secret is written; ``grafana/grafana.ini`` turns anonymous access off;
+* ``bugsink_url``: the ``${BUGSINK_URL}`` of the Loki datasource's link to Bugsink;
 * ``alert_relay``: Alertmanager's webhook URL and bearer token (a reference, as above, or the
   ``credentials_file`` an Alertmanager reading its file opens itself);
 * a Loki tenant (``loki_rules.tenant`` or ``datasources.loki.tenant``) renames the rule folder
@@ -75,6 +76,7 @@ _GLOBS = (
 )
 _DATASOURCES = Path("grafana/provisioning/datasources/datasources.yaml")
 _GRAFANA_INI = Path("grafana/grafana.ini")
+_BUGSINK_REFERENCE = "${BUGSINK_URL}"
 _LOKI_RULES = Path("loki/rules")
 _BASE_TENANT = "fake"
 
@@ -408,6 +410,12 @@ def _sampling(environment: Environment, document: Any, where: str) -> list[str]:
 def _datasources(environment: Environment, document: Any, where: str) -> list[str]:
     changes: list[str] = []
     entries = {str(entry.get("uid")): entry for entry in document.get("datasources") or []}
+    if environment.bugsink_url is not None:
+        count = _replace_text(document, _BUGSINK_REFERENCE, environment.bugsink_url)
+        if not count:
+            msg = f"{where}: bugsink_url: {_DATASOURCES} has no {_BUGSINK_REFERENCE} to set"
+            raise RenderError(msg)
+        changes.append(f"{_BUGSINK_REFERENCE} -> {environment.bugsink_url} ({count} link)")
     overlay = environment.datasources
     for uid in ("prometheus", "loki", "tempo", "alertmanager"):
         source: Datasource | None = getattr(overlay, uid)
@@ -419,6 +427,25 @@ def _datasources(environment: Environment, document: Any, where: str) -> list[st
             raise RenderError(msg)
         changes += _datasource(entries[uid], uid, source, what)
     return changes
+
+
+def _replace_text(node: Any, old: str, new: str) -> int:
+    """Replace ``old`` in every string under ``node`` (keeping each scalar's quoting style)."""
+    count = 0
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else []
+    )
+    for key, value in items:
+        if isinstance(value, str) and old in value:
+            node[key] = type(value)(value.replace(old, new))
+            count += 1
+        elif isinstance(value, dict | list):
+            count += _replace_text(value, old, new)
+    return count
 
 
 def _datasource(entry: CommentedMap, uid: str, source: Datasource, what: str) -> list[str]:
