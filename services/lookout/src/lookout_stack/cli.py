@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lookout_stack.dashboards.command",
     "lookout_stack.slo.command",
     "lookout_stack.check",
+    "lookout_stack.deploy.command",
 )
 
 Handler = Callable[[argparse.Namespace], int]
