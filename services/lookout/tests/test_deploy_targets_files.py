@@ -13,10 +13,16 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
-from deploy_support import apply_plan, running
+from deploy_support import (
+    BOOT_CONFIG,
+    alertmanager_reading,
+    apply_plan,
+    loaded_groups,
+    prometheus_reading,
+    running_receivers,
+)
 
 from lookout_stack.deploy.model import AlertmanagerFile, DeployError, RuleFiles
 from lookout_stack.deploy.targets import build_targets
@@ -24,8 +30,6 @@ from lookout_stack.deploy.targets.alertmanager import AlertmanagerFileTarget
 from lookout_stack.deploy.targets.files import MANIFEST
 from lookout_stack.deploy.targets.rendered import alertmanager_config, rule_files
 from lookout_stack.deploy.targets.rulefiles import RuleFilesTarget
-from stack_support import free_port, require_binary
-from stack_support.prometheus import run_prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -44,19 +48,9 @@ def rendered(tmp_path: Path) -> Path:
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real Prometheus reading rule files from an empty folder, reloadable over HTTP."""
-    binary = require_binary("prometheus")
     rules = tmp_path / "deployed-rules"
-    rules.mkdir()
-    config = f"global:\n  evaluation_interval: 15s\nrule_files:\n  - {rules}/*.yml\n"
-    work = tmp_path / "prometheus"
-    work.mkdir()
-    with run_prometheus(work, config, flags=["--web.enable-lifecycle"], binary=binary) as url:
+    with prometheus_reading(rules, tmp_path / "prometheus") as url:
         yield url, rules
-
-
-def _loaded_groups(url: str) -> dict[str, dict[str, object]]:
-    groups = httpx.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
-    return {g["name"]: g for g in groups}
 
 
 def _repo_groups(rendered: Path) -> set[str]:
@@ -82,7 +76,7 @@ def test_rule_files_create_then_in_sync(prometheus: tuple[str, Path], rendered: 
     for change in changes:
         change.apply()
     target.finish()
-    assert set(_loaded_groups(url)) == _repo_groups(rendered)
+    assert set(loaded_groups(url)) == _repo_groups(rendered)
     assert json.loads((rules / MANIFEST).read_text())["files"] == expected
     assert target.plan() == []
 
@@ -105,7 +99,7 @@ def test_one_changed_group_is_one_update(prometheus: tuple[str, Path], rendered:
     assert "-        expr: up == 0\n+        expr: vector(42)\n" in changes[0].diff
     changes[0].apply()
     target.finish()
-    loaded = _loaded_groups(url)[group["name"]]["rules"]
+    loaded = loaded_groups(url)[group["name"]]["rules"]
     assert loaded[0]["query"] == "vector(42)"  # type: ignore[index]
     assert target.plan() == []
 
@@ -120,7 +114,7 @@ def test_refused_rule_file_names_it_and_keeps_rules(
     origin = rendered / "prometheus" / "rules"
     apply_plan(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
     before = (rules / "stack.yml").read_text()
-    loaded_before = _loaded_groups(url)
+    loaded_before = loaded_groups(url)
     (origin / "stack.yml").write_text(
         "groups:\n  - name: broken\n    rules:\n      - record: x\n        expr: sum(\n"
     )
@@ -137,8 +131,8 @@ def test_refused_rule_file_names_it_and_keeps_rules(
     assert "promtool check rules: stack.yml:" in message
     assert "could not parse expression" in message
     assert (rules / "stack.yml").read_text() == before
-    assert set(_loaded_groups(url)) == set(loaded_before)
-    assert "broken" not in _loaded_groups(url)
+    assert set(loaded_groups(url)) == set(loaded_before)
+    assert "broken" not in loaded_groups(url)
 
 
 def test_only_files_it_wrote_are_deleted(prometheus: tuple[str, Path], rendered: Path) -> None:
@@ -163,39 +157,19 @@ def test_only_files_it_wrote_are_deleted(prometheus: tuple[str, Path], rendered:
     target.finish()
     assert not (rules / "webhook-relay.yml").exists()
     assert foreign.exists()
-    assert "team-owned" in _loaded_groups(url)
+    assert "team-owned" in loaded_groups(url)
     assert target.plan() == []
 
 
 # -- Alertmanager ------------------------------------------------------------------------------
 
-_BOOT_CONFIG = "route:\n  receiver: boot\nreceivers:\n  - name: boot\n"
-
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real Alertmanager started from a minimal config that is not the deploy's."""
-    binary = require_binary("alertmanager")
-    folder = tmp_path / "alertmanager"
-    folder.mkdir()
-    config = folder / "alertmanager.yml"
-    config.write_text(_BOOT_CONFIG)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        str(binary),
-        f"--config.file={config}",
-        f"--storage.path={tmp_path / 'am-data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",  # no gossip: one isolated instance
-    ]
-    with running(argv, f"{url}/-/ready", tmp_path / "alertmanager.log", timeout=30):
+    config = tmp_path / "alertmanager" / "alertmanager.yml"
+    with alertmanager_reading(config, tmp_path / "am") as url:
         yield url, config
-
-
-def _running_receivers(url: str) -> list[str]:
-    original = httpx.get(f"{url}/api/v2/status", timeout=10).json()["config"]["original"]
-    return sorted(r["name"] for r in yaml.safe_load(original)["receivers"])
 
 
 def test_alertmanager_file_applied_and_in_sync(
@@ -212,10 +186,10 @@ def test_alertmanager_file_applied_and_in_sync(
         ("update", f"Alertmanager configuration file {path}")
     ]
     assert changes[0].diff.startswith("# alertmanager.yml was not written by lookout")
-    assert _running_receivers(url) == ["boot"]
+    assert running_receivers(url) == ["boot"]
     changes[0].apply()
     target.finish()
-    assert _running_receivers(url) == ["chat", "log", "page", "watchdog"]
+    assert running_receivers(url) == ["chat", "log", "page", "watchdog"]
     assert path.read_text() == config
     assert target.plan() == []
 
@@ -235,8 +209,8 @@ def test_refused_alertmanager_config_is_put_back(
         target.finish()
     assert "POST /-/reload answered" in str(raised.value)
     assert "nowhere" in str(raised.value)
-    assert path.read_text() == _BOOT_CONFIG
-    assert _running_receivers(url) == ["boot"]
+    assert path.read_text() == BOOT_CONFIG
+    assert running_receivers(url) == ["boot"]
 
 
 class _Environment:
