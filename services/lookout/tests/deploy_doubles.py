@@ -15,6 +15,16 @@ Mimir or Loki themselves. Written from:
 * Loki 3.7 ruler API: https://grafana.com/docs/loki/v3.7.x/reference/loki-http-api/#ruler
   (empty namespace: 404 "no rule groups found", as Loki's ruler answers)
 
+What the doubles do NOT prove (only the real products or their images can):
+* that Grafana 13 still serves these legacy routes as documented, stores a dashboard's JSON
+  as posted and returns it unchanged (unified storage could add or reorder fields, which
+  would show as a diff on every run), and applies RBAC, org and nested-folder rules;
+* that Mimir accepts the PromQL, limits (rules per group, groups per tenant) and protected
+  namespaces it checks, and prints groups back as Loki's ruler does (the shared rulefmt code
+  is exercised against the real Loki in test_deploy_targets_loki.py);
+* that Mimir's Alertmanager validates and stores a configuration and its templates as the
+  double does; TLS, proxies and real credentials.
+
 Every double records each request (method, path, headers, body) and checks the headers it
 is told to expect (auth, tenant), answering 401 as the products do when they are wrong.
 ``fail`` makes the next matching request fail with a given status and body.

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from deploy_doubles import GrafanaDouble, MimirAlertmanagerDouble, RulerDouble, serve
 from deploy_support import apply_plan
+from stack_support import free_port
 
 from lookout_stack.deploy.model import (
     AlertmanagerApi,
@@ -232,7 +233,7 @@ def basic_password(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def _ruler_section(url: str, kind: str) -> RulerApi:
     auth = Auth(username="lookout", password=SecretRef(env="RULER_PASSWORD"))
-    return RulerApi(url=url, kind=kind, tenant="staging", auth=auth)  # type: ignore[arg-type]
+    return RulerApi(url=url, kind=kind, tenant="staging", auth=auth)
 
 
 @pytest.mark.parametrize(("kind", "language", "path"), RULERS)
@@ -393,3 +394,51 @@ def test_mimir_alertmanager_refusal_is_a_deploy_error() -> None:
         "alertmanager (mimir API): POST /api/v1/alerts answered 400:"
         " error validating Alertmanager config: bad route"
     )
+
+
+def test_folder_rename_and_dashboard_move_are_updates(
+    grafana: tuple[GrafanaDouble, GrafanaSection], tmp_path: Path
+) -> None:
+    """A folder with another title is renamed in place, and a dashboard with a rendered uid
+    found in another folder is an update that says it moves."""
+    double, section = grafana
+    rendered = tmp_path / "rendered"
+    folder = rendered / "grafana" / "dashboards"
+    folder.mkdir(parents=True)
+    (folder / "a.json").write_text(json.dumps({"uid": "a", "title": "A", "panels": []}))
+    double.folders["lookout"] = {"id": 1, "uid": "lookout", "title": "Old title", "version": 4}
+    double.dashboards["a"] = {
+        "dashboard": {"uid": "a", "title": "A", "panels": [], "id": 7, "version": 2},
+        "folderUid": "",
+    }
+    changes = GrafanaTarget(section, rendered).plan()
+    assert [(c.kind, c.object) for c in changes] == [
+        ("update", "folder Lookout (uid lookout)"),
+        ("update", "dashboard a (A) in folder Lookout"),
+    ]
+    assert "-title: Old title\n+title: Lookout" in changes[0].diff
+    assert changes[1].diff == "# moves from folder '(root)' to 'lookout'\n"
+    for change in changes:
+        change.apply()
+    assert double.folders["lookout"]["title"] == "Lookout"
+    assert double.dashboards["a"]["folderUid"] == "lookout"
+    assert GrafanaTarget(section, rendered).plan() == []
+
+
+@pytest.mark.parametrize("which", ["grafana", "ruler"])
+def test_unreachable_api_is_a_deploy_error(which: str) -> None:
+    """An API nobody answers on is a DeployError naming the request and the URL."""
+    url = f"http://127.0.0.1:{free_port()}"
+    if which == "grafana":
+        target: GrafanaTarget | RulerApiTarget = GrafanaTarget(GrafanaSection(url=url), REPO)
+        request = "grafana: GET /api/datasources/uid/prometheus failed: "
+    else:
+        section = RulerApi(url=url, kind="mimir", tenant="t")
+        target = RulerApiTarget(section, rule_files(REPO, "prometheus"), REPO / "prometheus")
+        request = (
+            "prometheus rules (mimir ruler API): GET /prometheus/config/v1/rules/lookout failed: "
+        )
+    with pytest.raises(DeployError) as raised:
+        target.plan()
+    assert str(raised.value).startswith(request)
+    assert f"({url} unreachable or too slow?)" in str(raised.value)
