@@ -17,7 +17,6 @@ import pytest
 import yaml
 from deploy_doubles import GrafanaDouble, MimirAlertmanagerDouble, RulerDouble, serve
 from deploy_support import apply_plan
-from stack_support import free_port
 
 from lookout_stack.deploy.model import (
     AlertmanagerApi,
@@ -31,6 +30,7 @@ from lookout_stack.deploy.targets.alertmanager import AlertmanagerApiTarget
 from lookout_stack.deploy.targets.grafana import GrafanaTarget
 from lookout_stack.deploy.targets.rendered import rule_files
 from lookout_stack.deploy.targets.ruler import RulerApiTarget
+from stack_support import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "glsa_test-token-not-a-real-one"
