@@ -340,7 +340,24 @@ def load_environment(name_or_path: str, root: Path) -> Environment:
     errors.extend(located(loc, message) for loc, message in _cross_checks(environment, root))
     if errors:
         raise EnvironmentErrors(errors)
-    return environment
+    return _anchored(environment, root)
+
+
+def _anchored(environment: Environment, root: Path) -> Environment:
+    """Resolve relative rule folders and Alertmanager files against the repository root.
+
+    local.yaml names ``prometheus/rules``, the folder compose mounts: it must mean the
+    repository's folder wherever the command runs from.
+    """
+    update: dict[str, Any] = {}
+    for name in ("prometheus_rules", "loki_rules"):
+        section = getattr(environment, name)
+        if isinstance(section, RuleFiles) and not section.directory.is_absolute():
+            update[name] = section.model_copy(update={"directory": root / section.directory})
+    manager = environment.alertmanager
+    if isinstance(manager, AlertmanagerFile) and not manager.path.is_absolute():
+        update["alertmanager"] = manager.model_copy(update={"path": root / manager.path})
+    return environment.model_copy(update=update) if update else environment
 
 
 _UNIONS = frozenset({"prometheus_rules", "loki_rules", "alertmanager"})
