@@ -281,3 +281,14 @@ def test_render_refuses_a_non_empty_folder_unless_forced(tmp_path: Path, env_fil
     (out / "stale.yml").write_text("old", encoding="utf-8")
     assert _lookout("render", "--env", str(env_file), "--out", str(out), "--force").code == 0
     assert not (out / "stale.yml").exists()
+
+
+def test_every_missing_credential_is_named_before_any_target_is_read(
+    targets: list[FakeTarget], env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unset variable behind a reference stops diff with exit 2 naming field and variable."""
+    monkeypatch.delenv("LOOKOUT_TEST_TOKEN")
+    run = _lookout("diff", "--env", str(env_file))
+    assert run.code == 2
+    assert "grafana.auth.token: environment variable LOOKOUT_TEST_TOKEN is not set" in run.stderr
+    assert "===" not in run.stdout

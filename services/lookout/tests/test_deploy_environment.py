@@ -47,6 +47,9 @@ def test_shipped_environments_load_with_the_targets_they_name() -> None:
     assert isinstance(local.prometheus_rules, RuleFiles)
     assert local.prometheus_rules.reload_url == "http://127.0.0.1:9090/-/reload"
     assert isinstance(local.alertmanager, AlertmanagerFile)
+    # Relative paths mean the repository's folders, wherever the command runs.
+    assert local.prometheus_rules.directory == ROOT / "prometheus" / "rules"
+    assert local.alertmanager.path == ROOT / "alertmanager" / "alertmanager.yml"
     assert local.grafana is not None
     assert local.grafana.url == "http://127.0.0.1:3000"
 

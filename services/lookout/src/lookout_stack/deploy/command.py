@@ -95,31 +95,43 @@ def _common(parser: argparse.ArgumentParser) -> None:
 # --- secrets ---------------------------------------------------------------------------------
 
 
-def _references(value: object) -> Iterator[SecretRef]:
+def _references(value: object, where: str = "") -> Iterator[tuple[str, SecretRef]]:
+    """Yield every secret reference under ``value`` with its field path (grafana.auth.token)."""
     if isinstance(value, SecretRef):
-        yield value
+        yield where, value
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            yield from _references(getattr(value, name))
+            yield from _references(getattr(value, name), f"{where}.{name}" if where else name)
     elif isinstance(value, dict):
-        for item in value.values():
-            yield from _references(item)
+        for key, item in value.items():
+            yield from _references(item, f"{where}.{key}")
     elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _references(item)
+        for index, item in enumerate(value):
+            yield from _references(item, f"{where}[{index}]")
 
 
 def _secret_values(environment: Environment) -> list[str]:
     """Return what the environment's secret references resolve to now (those that do)."""
     values: set[str] = set()
-    for reference in _references(environment):
+    for where, reference in _references(environment):
         try:
-            value = reference.resolve("secret")
+            value = reference.resolve(where)
         except DeployError:
             continue
         if value:
             values.add(value)
     return sorted(values, key=len, reverse=True)
+
+
+def _missing_credentials(environment: Environment) -> list[str]:
+    """Name every reference that does not resolve (unset variable, unreadable file)."""
+    missing = []
+    for where, reference in _references(environment):
+        try:
+            reference.resolve(where)
+        except DeployError as error:
+            missing.append(str(error))
+    return missing
 
 
 class _Output:
@@ -203,6 +215,12 @@ def _with_plans(
         return found
     root, environment = found
     out = _Output(_secret_values(environment))
+    missing = _missing_credentials(environment)
+    if missing:
+        source = f"deploy/environments/{environment.name}.yaml"
+        for line in missing:
+            out.err(f"lookout {args.command}: {source}: {line}")
+        return EXIT_USAGE
     with tempfile.TemporaryDirectory(prefix=f"lookout-{environment.name}-") as scratch:
         folder = Path(scratch)
         try:

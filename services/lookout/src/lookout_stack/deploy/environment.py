@@ -50,8 +50,8 @@ __all__ = [
     "Datasource",
     "Datasources",
     "Environment",
-    "EnvironmentError",
     "EnvironmentErrors",
+    "EnvironmentFileError",
     "Retention",
     "SloOverride",
     "environment_path",
@@ -63,7 +63,7 @@ ENVIRONMENTS_DIR = Path("deploy") / "environments"
 SLO_FILE = Path("slo") / "slos.yaml"
 
 
-class EnvironmentError(DeployError):
+class EnvironmentFileError(DeployError):
     """One problem in an environment file, located by file, line and field."""
 
     def __init__(
@@ -82,7 +82,7 @@ class EnvironmentError(DeployError):
 class EnvironmentErrors(DeployError):
     """Every problem found in an environment file, reported together."""
 
-    def __init__(self, errors: list[EnvironmentError]) -> None:
+    def __init__(self, errors: list[EnvironmentFileError]) -> None:
         """Keep the individual errors (at least one)."""
         self.errors = errors
         super().__init__(str(self))
@@ -98,7 +98,7 @@ class _Section(BaseModel):
 
 def _duration(value: str) -> str:
     if duration_seconds(value) <= 0:
-        raise ValueError("a retention must be longer than 0")
+        raise ValueError("must be longer than 0")
     return value
 
 
@@ -296,7 +296,7 @@ def load_environment(name_or_path: str, root: Path) -> Environment:
         hint = f" (known environments: {', '.join(known)})" if known else ""
         reason = getattr(error, "strerror", None) or str(error)
         raise EnvironmentErrors(
-            [EnvironmentError(f"cannot read: {reason}{hint}", file=source)]
+            [EnvironmentFileError(f"cannot read: {reason}{hint}", file=source)]
         ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -306,7 +306,7 @@ def load_environment(name_or_path: str, root: Path) -> Environment:
         problem = getattr(error, "problem", None) or str(error)
         raise EnvironmentErrors(
             [
-                EnvironmentError(
+                EnvironmentFileError(
                     f"not valid YAML: {problem}", file=source, line=mark.line + 1 if mark else None
                 )
             ]
@@ -316,15 +316,17 @@ def load_environment(name_or_path: str, root: Path) -> Environment:
     if node is not None:
         _index(node, (), lines, duplicates)
     errors = [
-        EnvironmentError(m, file=source, line=n, field=_field(loc)) for loc, n, m in duplicates
+        EnvironmentFileError(m, file=source, line=n, field=_field(loc)) for loc, n, m in duplicates
     ]
 
-    def located(loc: Path_, message: str) -> EnvironmentError:
-        return EnvironmentError(message, file=source, line=_line_of(lines, loc), field=_field(loc))
+    def located(loc: Path_, message: str) -> EnvironmentFileError:
+        return EnvironmentFileError(
+            message, file=source, line=_line_of(lines, loc), field=_field(loc)
+        )
 
     if not isinstance(data, dict):
         errors.append(
-            EnvironmentError("the file must be a mapping of sections", file=source, line=1)
+            EnvironmentFileError("the file must be a mapping of sections", file=source, line=1)
         )
         raise EnvironmentErrors(errors)
     data = {**data, "name": path.stem} if "name" not in data else data
@@ -338,7 +340,24 @@ def load_environment(name_or_path: str, root: Path) -> Environment:
     errors.extend(located(loc, message) for loc, message in _cross_checks(environment, root))
     if errors:
         raise EnvironmentErrors(errors)
-    return environment
+    return _anchored(environment, root)
+
+
+def _anchored(environment: Environment, root: Path) -> Environment:
+    """Resolve relative rule folders and Alertmanager files against the repository root.
+
+    local.yaml names ``prometheus/rules``, the folder compose mounts: it must mean the
+    repository's folder wherever the command runs from.
+    """
+    update: dict[str, Any] = {}
+    for name in ("prometheus_rules", "loki_rules"):
+        section = getattr(environment, name)
+        if isinstance(section, RuleFiles) and not section.directory.is_absolute():
+            update[name] = section.model_copy(update={"directory": root / section.directory})
+    manager = environment.alertmanager
+    if isinstance(manager, AlertmanagerFile) and not manager.path.is_absolute():
+        update["alertmanager"] = manager.model_copy(update={"path": root / manager.path})
+    return environment.model_copy(update=update) if update else environment
 
 
 _UNIONS = frozenset({"prometheus_rules", "loki_rules", "alertmanager"})
