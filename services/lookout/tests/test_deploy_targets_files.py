@@ -245,3 +245,51 @@ def test_build_targets_orders_alertmanager_before_rules(
         target.finish()
     again = build_targets(environment, rendered)
     assert [c for t in again for c in t.plan()] == []
+
+
+def test_rules_prometheus_does_not_read_are_reported(
+    prometheus: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A rule file the reader's `rule_files` glob misses (.yaml for a *.yml glob) reloads fine
+    but is reported: Prometheus does not list its group."""
+    url, rules = prometheus
+    files = {
+        "extra.yaml": "groups:\n  - name: unseen\n    rules:\n      - record: u\n        expr: vector(1)\n"
+    }
+    section = RuleFiles(kind="files", directory=rules, reload_url=f"{url}/-/reload")
+    target = RuleFilesTarget(section, files, tmp_path, "prometheus")
+    for change in target.plan():
+        change.apply()
+    with pytest.raises(DeployError) as raised:
+        target.finish()
+    assert "GET /api/v1/rules does not list unseen (extra.yaml)" in str(raised.value)
+    assert f"does the reader's `rule_files` glob cover {rules}?" in str(raised.value)
+
+
+def test_alertmanager_templates_written_beside_and_loaded(
+    alertmanager: tuple[str, Path],
+) -> None:
+    """Templates go to templates/ beside the config and load with it; a template that does not
+    parse is refused and both files are put back."""
+    url, path = alertmanager
+    config = (
+        f"templates:\n  - {path.parent}/templates/*.tmpl\n"
+        "route:\n  receiver: with-template\nreceivers:\n  - name: with-template\n"
+    )
+    good = {"lookout.tmpl": '{{ define "lookout.title" }}{{ .CommonLabels.alertname }}{{ end }}\n'}
+    section = AlertmanagerFile(kind="file", path=path, reload_url=f"{url}/-/reload")
+    assert apply_plan(AlertmanagerFileTarget(section, config, good)) == [
+        f"update Alertmanager configuration file {path}",
+        f"create Alertmanager template templates/lookout.tmpl in {path.parent}",
+    ]
+    assert running_receivers(url) == ["with-template"]
+    assert (path.parent / "templates" / "lookout.tmpl").read_text() == good["lookout.tmpl"]
+    assert AlertmanagerFileTarget(section, config, good).plan() == []
+    bad = {"lookout.tmpl": '{{ define "lookout.title" }}{{ .CommonLabels.alertname }\n'}
+    target = AlertmanagerFileTarget(section, config.replace("with-template", "other"), bad)
+    for change in target.plan():
+        change.apply()
+    with pytest.raises(DeployError, match="the reader refused the new files"):
+        target.finish()
+    assert (path.parent / "templates" / "lookout.tmpl").read_text() == good["lookout.tmpl"]
+    assert running_receivers(url) == ["with-template"]
