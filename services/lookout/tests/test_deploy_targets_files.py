@@ -253,9 +253,8 @@ def test_rules_prometheus_does_not_read_are_reported(
     """A rule file the reader's `rule_files` glob misses (.yaml for a *.yml glob) reloads fine
     but is reported: Prometheus does not list its group."""
     url, rules = prometheus
-    files = {
-        "extra.yaml": "groups:\n  - name: unseen\n    rules:\n      - record: u\n        expr: vector(1)\n"
-    }
+    group = "groups:\n  - name: unseen\n    rules:\n      - record: u\n        expr: vector(1)\n"
+    files = {"extra.yaml": group}
     section = RuleFiles(kind="files", directory=rules, reload_url=f"{url}/-/reload")
     target = RuleFilesTarget(section, files, tmp_path, "prometheus")
     for change in target.plan():
