@@ -7,6 +7,11 @@ Mimir (one object, the tenant's configuration):
   https://grafana.com/docs/mimir/latest/references/http-api/#set-alertmanager-configuration
   Template names must be plain file names (no path separators), as that page says.
 
+Secrets: the rendered configuration holds references, ``$__env{VAR}`` / ``$__file{PATH}``
+(the relay's bearer token with Mimir, which refuses ``credentials_file``). They are resolved
+when the configuration is sent and compared, and every diff shows the reference again,
+never the value.
+
 File (the configuration file and ``templates/*.tmpl`` beside it): atomic writes (``files``),
 then ``POST /-/reload`` and ``GET /api/v2/status`` to confirm the new configuration is the
 one running. Alertmanager answers ``config.original`` re-marshalled (defaults filled in,
@@ -18,20 +23,55 @@ https://github.com/prometheus/alertmanager/blob/main/api/v2/openapi.yaml (``/sta
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from lookout_stack.deploy.model import AlertmanagerApi, AlertmanagerFile, Change, DeployError
+from lookout_stack.deploy.model import (
+    AlertmanagerApi,
+    AlertmanagerFile,
+    Change,
+    DeployError,
+    SecretRef,
+)
 from lookout_stack.deploy.targets.files import OwnedDirectory
 from lookout_stack.deploy.targets.httpapi import ApiClient
 from lookout_stack.deploy.targets.reload import RELOAD_TIMEOUT, api_base, reload_or_restore
 from lookout_stack.deploy.targets.textdiff import dump_yaml, unified
 
-__all__ = ["AlertmanagerApiTarget", "AlertmanagerFileTarget", "fingerprint"]
+__all__ = ["AlertmanagerApiTarget", "AlertmanagerFileTarget", "fingerprint", "resolve_references"]
 
 _CONFIG_PATH = "/api/v1/alerts"
+
+
+# A secret reference the render writes: $__env{VAR} or $__file{PATH} (Grafana's syntax).
+_REFERENCE = re.compile(r"\$__(env|file)\{([^}]*)\}")
+
+
+def resolve_references(text: str, where: str) -> tuple[str, dict[str, str]]:
+    """Return ``text`` with each secret reference resolved, and {secret value: reference}."""
+    secrets: dict[str, str] = {}
+
+    def resolve(match: re.Match[str]) -> str:
+        kind, argument = match.group(1), match.group(2)
+        reference = SecretRef(env=argument) if kind == "env" else SecretRef(file=Path(argument))
+        value = reference.resolve(where)
+        secrets[value] = match.group(0)
+        return value
+
+    return _REFERENCE.sub(resolve, text), secrets
+
+
+def _masked(text: str | None, secrets: dict[str, str]) -> str | None:
+    """Put the references back in place of the secret values (for a diff)."""
+    if text is None:
+        return None
+    for value, reference in sorted(secrets.items(), key=lambda item: -len(item[0])):
+        text = text.replace(value, reference)
+    return text
 
 
 def fingerprint(config: Any) -> tuple[str, tuple[str, ...], int]:
@@ -76,7 +116,8 @@ class AlertmanagerApiTarget:
             before = self._comparable(
                 str(live.get("alertmanager_config") or ""), dict(live.get("template_files") or {})
             )
-        desired = self._comparable(self._config, self._templates)
+        sent, secrets = resolve_references(self._config, f"{self.name}: alertmanager.yml")
+        desired = self._comparable(sent, self._templates)
         if before == desired:
             return []
         tenant = self._section.tenant or "(no tenant header)"
@@ -85,14 +126,16 @@ class AlertmanagerApiTarget:
                 target=self.name,
                 kind="create" if before is None else "update",
                 object=f"Alertmanager configuration of tenant {tenant}",
-                diff=unified(before, desired, "alertmanager.yml"),
-                apply=self._set,
+                diff=unified(
+                    _masked(before, secrets), _masked(desired, secrets), "alertmanager.yml"
+                ),
+                apply=lambda: self._set(sent),
             )
         ]
 
-    def _set(self) -> None:
+    def _set(self, config: str) -> None:
         body = yaml.safe_dump(
-            {"template_files": self._templates, "alertmanager_config": self._config},
+            {"template_files": self._templates, "alertmanager_config": config},
             sort_keys=False,
             allow_unicode=True,
         )
