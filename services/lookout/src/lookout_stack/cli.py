@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lookout_stack.slo.command",
     "lookout_stack.check",
     "lookout_stack.validate.command",
+    "lookout_stack.deploy.command",
 )
 
 Handler = Callable[[argparse.Namespace], int]
