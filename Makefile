@@ -50,8 +50,8 @@ load-headless: ## bounded Locust run against the running shop; exit 1 if a budge
 	uv run locust -f tests/load/locustfile.py --headless --users $(USERS) --spawn-rate $(SPAWN_RATE) \
 		--run-time $(RUN_TIME) --stop-timeout 10 --host $(SHOP_URL) --only-summary
 
-e2e: ## the native stack end to end: load, every dashboard panel, every correlation (~3.3 min)
-	uv run pytest tests/test_e2e_stack.py tests/test_load.py -q
+e2e: ## the native stack end to end: load, every panel, every correlation, the chaos scenarios (~7 min)
+	uv run pytest tests/test_e2e_stack.py tests/test_chaos.py tests/test_load.py -q
 
 bench: ## the demo app's instrumentation overhead (prints the on/off throughput ratio)
 	uv run python bench/demo_overhead.py
