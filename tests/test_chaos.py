@@ -372,14 +372,15 @@ def alert_queries(chaos: Chaos) -> dict[str, set[str]]:
     return chaos.queries
 
 
-def seen_as(seen: Seen, since: float) -> AlertSeen:
-    """Return the report's record of a delivered alert, timed from ``since``."""
+def seen_as(seen: Seen, since: float, what: str) -> AlertSeen:
+    """Return the report's record of a delivered alert, timed from ``since`` (named ``what``)."""
     return AlertSeen(
         alertname=seen.labels.get("alertname", ""),
         status=str(seen.alert.get("status", "")),
         severity=seen.labels.get("severity", ""),
         receiver=seen.arrival.receiver,
         detection_seconds=seen.arrival.at - since,
+        since=what,
     )
 
 
@@ -548,7 +549,7 @@ def test_db_partition_fires_error_rate_and_db_alerts(
             assert alertname in db_outage, db_outage.get(f"{alertname} error")
             for seen in db_outage[alertname]:
                 check_delivered(chaos, seen, alertname, job="shop")
-                record.alerts.append(seen_as(seen, db_outage["at"]))
+                record.alerts.append(seen_as(seen, db_outage["at"], "the partition"))
         # DBPoolTimeouts is critical by its rule: it pages.
         assert {s.arrival.receiver for s in db_outage["DBPoolTimeouts"]} == {"page", "chat"}
         assert "healed_ready_seconds" in db_outage, db_outage.get("ready after heal error")
@@ -590,7 +591,7 @@ def test_payment_declines_fire_payment_alert_as_critical(chaos: Chaos, shoppers:
         for seen in chaos.arrivals.find("PaymentFailureRateHigh", since=fault_at):
             check_delivered(chaos, seen, "PaymentFailureRateHigh", job="payments")
             if seen.arrival.at <= max(s.arrival.at for s in routed.values()):
-                record.alerts.append(seen_as(seen, fault_at))
+                record.alerts.append(seen_as(seen, fault_at, "the fault"))
         declined = shoppers.outcomes.get("checkout 402", 0)
         assert declined > 0, f"no checkout was declined: {shoppers.outcomes}"
         record.detail = f"{declined} checkouts declined; ratio {ratio:.2f}; {chaos.clock()}"
@@ -663,7 +664,7 @@ def test_broken_journey_alert_arrives_and_status_page_names_the_step(
         )
         for seen in routed.values():
             check_delivered(chaos, seen, "SyntheticJourneyFailing", journey=JOURNEY)
-            record.alerts.append(seen_as(seen, fault_at))
+            record.alerts.append(seen_as(seen, fault_at, "the fault"))
         rows = status_page_rows(chaos)
         assert any(row[1:3] == [JOURNEY, STEP] for row in rows if len(row) >= 3), (
             f"no failure row for {JOURNEY} / {STEP} on the status page: {rows}"
@@ -708,7 +709,7 @@ def test_db_alerts_resolve_after_the_partition_heals(
                     datetime.fromisoformat(seen.alert[k]) for k in ("endsAt", "startsAt")
                 )
                 assert ends > starts, seen.alert
-                record.alerts.append(seen_as(seen, healed))
+                record.alerts.append(seen_as(seen, healed, "the heal"))
         record.detail = f"timed from the heal; {chaos.clock()}"
 
 
@@ -739,7 +740,11 @@ def test_killed_shop_fires_target_down_and_mutes_its_other_alerts(
             timeout=TIMING.repeat_interval + TIMING.group_interval + 15,
             job="shop",
         )["chat"]
-        record.alerts += [seen_as(first, fault_at), seen_as(repeat, fault_at)]
+        # Before the kill, not its detection: the alert that TargetDown must then mute.
+        record.alerts += [
+            seen_as(first, fault_at, "the error fault (before the kill)"),
+            seen_as(repeat, fault_at, "the error fault (a repeat, before the kill)"),
+        ]
 
         pid = chaos.stack.pid("shop")
         os.killpg(pid, signal.SIGKILL)  # the shop's whole process group, as a crash would
@@ -756,7 +761,7 @@ def test_killed_shop_fires_target_down_and_mutes_its_other_alerts(
         )
         for seen in down.values():
             check_delivered(chaos, seen, "TargetDown", job="shop", severity="critical")
-            record.alerts.append(seen_as(seen, killed_at))
+            record.alerts.append(seen_as(seen, killed_at, "the kill"))
         target_down_at = min(s.arrival.at for s in down.values())
 
         # Alertmanager still has the shop's error alert, and marks it inhibited by TargetDown.

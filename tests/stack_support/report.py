@@ -36,8 +36,11 @@ class AlertSeen:
     severity: str
     #: The Alertmanager receiver it was routed to (page, chat, log, watchdog).
     receiver: str
-    #: Seconds from the fault (or the fix, for resolved) to its arrival at the target.
+    #: Seconds from ``since`` (the fault, or the fix for resolved) to its arrival at the target.
     detection_seconds: float
+    #: What the seconds are counted from, as the report prints it ("the kill", "the heal"); a
+    #: notification that is not the detection of the scenario's fault says so here.
+    since: str = "the fault"
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def summary() -> list[str]:
                 lines.append(f"    {scenario.name}: {mark}{extra}")
                 lines.extend(
                     f"      {a.alertname} {a.status} severity={a.severity} receiver={a.receiver} "
-                    f"after {a.detection_seconds:.1f} s"
+                    f"after {a.detection_seconds:.1f} s from {a.since}"
                     for a in scenario.alerts
                 )
         return lines
