@@ -31,11 +31,17 @@ def check(*args: str) -> CliRun:
         ('up{job="otel-collector"}', "otel-collector"),
         ('up{job=~"otel-collector"}', None),
         ("sum(otelcol_exporter_sent_spans_total) / sum(tempo_spans_total)", None),
+        ("sum(rate(tempo_spans_total[1m])) / sum(rate(otelcol_x_total[1m]))", None),
+        ('max_over_time(otelcol_x[5m:1m]) + on() max_over_time(up{job="shop"}[5m:1m])', None),
+        ('up{job="otel-collector"} or up{job="shop"}', None),
         ("up", None),
         ("vector(1)", None),
         ("sum(rate(otelcol_x_total[1m]", None),
     ],
-    ids=["prefix", "two-selectors", "job", "job-regex", "mixed", "other", "no-selector", "syntax"],
+    ids=[
+        "prefix", "two-selectors", "job", "job-regex", "mixed", "mixed-other-first",
+        "mixed-subquery", "mixed-jobs", "other", "no-selector", "syntax",
+    ],
 )  # fmt: skip
 def test_owner_is_the_component_only_when_every_selector_is_its(
     expr: str, owner: str | None
