@@ -292,3 +292,34 @@ def test_every_missing_credential_is_named_before_any_target_is_read(
     assert run.code == 2
     assert "grafana.auth.token: environment variable LOOKOUT_TEST_TOKEN is not set" in run.stderr
     assert "===" not in run.stdout
+
+
+def test_changes_a_target_rolled_back_are_not_reported_as_applied(
+    targets: list[FakeTarget], env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a target's finish puts its files back (a refused reload), its changes are listed
+    as rolled back under "not applied", not under "applied"."""
+
+    class Restored(DeployError):
+        restored = True
+
+    rules = next(t for t in targets if t.name.startswith("prometheus"))
+
+    def refuse() -> None:
+        raise Restored("prometheus rules (mimir): the reader refused the new files")
+
+    monkeypatch.setattr(rules, "finish", refuse)
+    run = _lookout("apply", "--env", str(env_file))
+    assert run.code == 1
+    report = run.stderr[run.stderr.index("lookout apply: stopped") :]
+    assert report.splitlines()[:8] == [
+        "lookout apply: stopped at the first failure on qa",
+        "applied (1):",
+        "  alertmanager (mimir): create alertmanager configuration",
+        "failed: prometheus rules (mimir): finishing (reload) after its changes: "
+        "prometheus rules (mimir): the reader refused the new files",
+        "not applied (5):",
+        "  prometheus rules (mimir): create rule group lookout/slo (rolled back)",
+        "  prometheus rules (mimir): delete old (rolled back)",
+        "  loki rules (loki): create rule group lookout/logs",
+    ]

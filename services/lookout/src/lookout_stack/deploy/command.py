@@ -344,6 +344,11 @@ def _apply_plans(out: _Output, environment: Environment, plans: Plans) -> int:
             except Exception as error:  # as above
                 rest = [f"{t.name}: {c.kind} {c.object}" for t, c in steps[number:]]
                 failed = f"{target.name}: finishing (reload) after its changes: {error}"
+                if getattr(error, "restored", False):
+                    # The target put its files back: its changes are undone, not applied.
+                    undone = [f"{target.name}: {c.kind} {c.object}" for c in changes]
+                    done = done[: len(done) - len(undone)]
+                    rest = [f"{line} (rolled back)" for line in undone] + rest
                 _failure(out, environment, done, failed, rest)
                 return EXIT_PROBLEM
             out.err(f"{target.name}: finished")
