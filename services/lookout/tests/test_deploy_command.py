@@ -323,3 +323,17 @@ def test_changes_a_target_rolled_back_are_not_reported_as_applied(
         "  prometheus rules (mimir): delete old (rolled back)",
         "  loki rules (loki): create rule group lookout/logs",
     ]
+
+
+def test_an_environment_given_by_path_is_named_by_its_path(tmp_path: Path) -> None:
+    """An overlay error of an environment given as a path names that path, not a file under
+    deploy/environments that does not exist."""
+    path = tmp_path / "qa.yaml"
+    path.write_text(
+        "alert_thresholds:\n  - alert: NoSuchAlert\n    severity: warning\n    value: 1\n",
+        encoding="utf-8",
+    )
+    run = _lookout("render", "--env", str(path), "--out", str(tmp_path / "out"))
+    assert run.code == 2
+    assert f"{path}: alert_thresholds[0] (NoSuchAlert, warning)" in run.stderr
+    assert "deploy/environments/qa.yaml" not in run.stderr

@@ -217,7 +217,7 @@ def _with_plans(
     out = _Output(_secret_values(environment))
     missing = _missing_credentials(environment)
     if missing:
-        source = f"deploy/environments/{environment.name}.yaml"
+        source = environment.source
         for line in missing:
             out.err(f"lookout {args.command}: {source}: {line}")
         return EXIT_USAGE
