@@ -11,6 +11,7 @@ from deploy_support import apply_plan
 
 from lookout_stack.deploy.model import (
     AlertmanagerApi,
+    AlertmanagerFile,
     DeployError,
     GrafanaSection,
     RuleFiles,
@@ -217,3 +218,20 @@ def test_unreachable_reader_puts_files_back_and_says_so(tmp_path: Path) -> None:
     assert "could not be reached" in str(raised.value)
     assert "refused" not in str(raised.value)
     assert (rules / "a.yml").read_text(encoding="utf-8") == "groups: []\n"
+
+
+def test_two_file_targets_in_one_folder_are_refused(tmp_path: Path) -> None:
+    """Rule files and the Alertmanager file in one folder would share one ownership manifest,
+    so each target's plan would delete the other's files: refused, naming both sections."""
+    shared = tmp_path / "shared"
+
+    class Shared:
+        grafana = None
+        prometheus_rules = RuleFiles(kind="files", directory=shared)
+        loki_rules = None
+        alertmanager = AlertmanagerFile(kind="file", path=shared / "alertmanager.yml")
+
+    with pytest.raises(DeployError) as raised:
+        build_targets(Shared(), REPO)
+    assert "alertmanager.path and prometheus_rules.directory" in str(raised.value)
+    assert str(shared) in str(raised.value)
