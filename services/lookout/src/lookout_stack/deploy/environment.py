@@ -175,7 +175,8 @@ class AlertThreshold(_Section):
 
     alert: str = Field(min_length=1)
     severity: str = Field(min_length=1)
-    value: float
+    #: Finite: `.inf` or `.nan` is no number an alert can compare with (nor a PromQL literal).
+    value: Annotated[float, Field(allow_inf_nan=False)]
     #: The text just left of the comparison, when the expr compares more than one thing with a
     #: number (``job:http_server_requests_errors:ratio_rate5m``); else leave it out.
     compares: str | None = None
