@@ -337,3 +337,22 @@ def test_an_environment_given_by_path_is_named_by_its_path(tmp_path: Path) -> No
     assert run.code == 2
     assert f"{path}: alert_thresholds[0] (NoSuchAlert, warning)" in run.stderr
     assert "deploy/environments/qa.yaml" not in run.stderr
+
+
+def test_a_forced_render_that_fails_keeps_the_previous_render(
+    tmp_path: Path, env_file: Path
+) -> None:
+    """render --force over a previous render, with an overlay that does not fit, exits 2 and
+    leaves the previous render as it was (it is replaced only by a render that succeeded)."""
+    out = tmp_path / "rendered"
+    assert _lookout("render", "--env", str(env_file), "--out", str(out)).code == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "alert_thresholds:\n  - alert: NoSuchAlert\n    severity: warning\n    value: 1\n",
+        encoding="utf-8",
+    )
+    run = _lookout("render", "--env", str(bad), "--out", str(out), "--force")
+    assert run.code == 2
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

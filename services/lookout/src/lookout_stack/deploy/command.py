@@ -260,21 +260,30 @@ def _render(args: argparse.Namespace) -> int:
     if folder.exists() and not folder.is_dir():
         out.err(f"lookout render: --out {folder} is a file, not a folder")
         return EXIT_USAGE
-    if folder.is_dir() and any(folder.iterdir()):
-        if not args.force:
-            out.err(
-                f"lookout render: --out {folder} is not empty; pick an empty folder or pass "
-                "--force to write into it"
-            )
-            return EXIT_USAGE
-        if (folder / MANIFEST).is_file():
-            # A previous render: replaced whole, so no file of an older render lingers.
-            shutil.rmtree(folder)
+    if folder.is_dir() and any(folder.iterdir()) and not args.force:
+        out.err(
+            f"lookout render: --out {folder} is not empty; pick an empty folder or pass "
+            "--force to write into it"
+        )
+        return EXIT_USAGE
+    previous = (folder / MANIFEST).is_file()
+    # A previous render is replaced whole (no file of an older render lingers), and only by a
+    # render that succeeded: the new one is written beside it first, then swapped in.
+    into = folder
+    if previous:
+        into = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        written = render_environment(environment, root, folder)
-    except DeployError as error:
+        written = render_environment(environment, root, into)
+    except BaseException as error:
+        if previous:
+            shutil.rmtree(into, ignore_errors=True)
+        if not isinstance(error, DeployError):
+            raise
         out.err(f"lookout render: {error}")
         return EXIT_USAGE
+    if previous:
+        shutil.rmtree(folder)
+        into.rename(folder)
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     for entry in manifest["files"]:
         changed = f"  ({'; '.join(entry['changes'])})" if entry["changes"] else ""
