@@ -187,7 +187,8 @@ class GrafanaDouble(_Double):
                         "uid": uid,
                         "title": d["dashboard"].get("title", ""),
                         "type": "dash-db",
-                        "folderUid": d["folderUid"],
+                        # Grafana's search hit has `folderUid,omitempty`: absent at the root.
+                        **({"folderUid": d["folderUid"]} if d["folderUid"] else {}),
                     }
                     for uid, d in self.dashboards.items()
                     if not wanted or d["folderUid"] in wanted

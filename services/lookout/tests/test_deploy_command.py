@@ -292,3 +292,67 @@ def test_every_missing_credential_is_named_before_any_target_is_read(
     assert run.code == 2
     assert "grafana.auth.token: environment variable LOOKOUT_TEST_TOKEN is not set" in run.stderr
     assert "===" not in run.stdout
+
+
+def test_changes_a_target_rolled_back_are_not_reported_as_applied(
+    targets: list[FakeTarget], env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a target's finish puts its files back (a refused reload), its changes are listed
+    as rolled back under "not applied", not under "applied"."""
+
+    class Restored(DeployError):
+        restored = True
+
+    rules = next(t for t in targets if t.name.startswith("prometheus"))
+
+    def refuse() -> None:
+        raise Restored("prometheus rules (mimir): the reader refused the new files")
+
+    monkeypatch.setattr(rules, "finish", refuse)
+    run = _lookout("apply", "--env", str(env_file))
+    assert run.code == 1
+    report = run.stderr[run.stderr.index("lookout apply: stopped") :]
+    assert report.splitlines()[:8] == [
+        "lookout apply: stopped at the first failure on qa",
+        "applied (1):",
+        "  alertmanager (mimir): create alertmanager configuration",
+        "failed: prometheus rules (mimir): finishing (reload) after its changes: "
+        "prometheus rules (mimir): the reader refused the new files",
+        "not applied (5):",
+        "  prometheus rules (mimir): create rule group lookout/slo (rolled back)",
+        "  prometheus rules (mimir): delete old (rolled back)",
+        "  loki rules (loki): create rule group lookout/logs",
+    ]
+
+
+def test_an_environment_given_by_path_is_named_by_its_path(tmp_path: Path) -> None:
+    """An overlay error of an environment given as a path names that path, not a file under
+    deploy/environments that does not exist."""
+    path = tmp_path / "qa.yaml"
+    path.write_text(
+        "alert_thresholds:\n  - alert: NoSuchAlert\n    severity: warning\n    value: 1\n",
+        encoding="utf-8",
+    )
+    run = _lookout("render", "--env", str(path), "--out", str(tmp_path / "out"))
+    assert run.code == 2
+    assert f"{path}: alert_thresholds[0] (NoSuchAlert, warning)" in run.stderr
+    assert "deploy/environments/qa.yaml" not in run.stderr
+
+
+def test_a_forced_render_that_fails_keeps_the_previous_render(
+    tmp_path: Path, env_file: Path
+) -> None:
+    """render --force over a previous render, with an overlay that does not fit, exits 2 and
+    leaves the previous render as it was (it is replaced only by a render that succeeded)."""
+    out = tmp_path / "rendered"
+    assert _lookout("render", "--env", str(env_file), "--out", str(out)).code == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "alert_thresholds:\n  - alert: NoSuchAlert\n    severity: warning\n    value: 1\n",
+        encoding="utf-8",
+    )
+    run = _lookout("render", "--env", str(bad), "--out", str(out), "--force")
+    assert run.code == 2
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

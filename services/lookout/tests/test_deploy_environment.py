@@ -106,6 +106,11 @@ def test_an_environment_file_can_be_given_by_path(repo: Path) -> None:
             "deploy/environments/staging.yaml:1: trace_sampling_percent: Input should be greater",
         ),
         (
+            "alert_thresholds:\n  - {alert: A, severity: warning, value: .inf}\n",
+            "deploy/environments/staging.yaml:2: alert_thresholds[0].value: "
+            "Input should be a finite number",
+        ),
+        (
             "grafana: {url: http://g}\ngrafana: {url: http://h}\n",
             "deploy/environments/staging.yaml:2: grafana: duplicate key (first at line 1)",
         ),
@@ -119,6 +124,7 @@ def test_an_environment_file_can_be_given_by_path(repo: Path) -> None:
         "unknown-slo",
         "retention-shorter-than-slo-window",
         "sampling-zero",
+        "threshold-infinite",
         "duplicate-key",
     ],
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deploy_doubles import GrafanaDouble, MimirAlertmanagerDouble, RulerDouble, serve
+from deploy_doubles import Answer, GrafanaDouble, MimirAlertmanagerDouble, RulerDouble, serve
 from deploy_support import apply_plan
 
 from lookout_stack.deploy.model import (
@@ -125,6 +125,34 @@ def test_grafana_update_and_delete_stay_in_the_folder(
         double.dashboards["lookout-overview"]["dashboard"]["title"] == "Lookout overview (staging)"
     )
     assert GrafanaTarget(section, rendered).plan() == []
+
+
+def test_grafana_never_deletes_a_root_dashboard_a_search_returns(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A search that answers beyond the folder (a Grafana ignoring folderUIDs) returns root
+    dashboards without folderUid: they are not the deploy's, so none is deleted."""
+
+    class UnfilteredSearch(GrafanaDouble):
+        def handle(self, method: str, path: str, query: dict[str, list[str]], body: str) -> Answer:
+            if path == "/api/search":
+                query = {k: v for k, v in query.items() if k != "folderUIDs"}
+            return super().handle(method, path, query, body)
+
+    monkeypatch.setenv("GRAFANA_TOKEN", TOKEN)
+    monkeypatch.setenv("BUGSINK_URL", "https://bugsink.staging.example")
+    double = UnfilteredSearch(expected_headers={"Authorization": f"Bearer {TOKEN}"})
+    rendered = tmp_path / "rendered"
+    shutil.copytree(REPO / "grafana", rendered / "grafana")
+    with serve(double) as url:
+        section = GrafanaSection(url=url, auth=Auth(token=SecretRef(env="GRAFANA_TOKEN")))
+        apply_plan(GrafanaTarget(section, rendered))
+        double.dashboards["home"] = {
+            "dashboard": {"uid": "home", "title": "Home", "id": 98, "version": 1},
+            "folderUid": "",
+        }
+        assert GrafanaTarget(section, rendered).plan() == []
+    assert "home" in double.dashboards
 
 
 def _secret_datasource(rendered: Path) -> None:

@@ -11,6 +11,7 @@ from deploy_support import apply_plan
 
 from lookout_stack.deploy.model import (
     AlertmanagerApi,
+    AlertmanagerFile,
     DeployError,
     GrafanaSection,
     RuleFiles,
@@ -19,9 +20,11 @@ from lookout_stack.deploy.model import (
 from lookout_stack.deploy.targets import build_targets
 from lookout_stack.deploy.targets.files import MANIFEST, OwnedDirectory
 from lookout_stack.deploy.targets.provisioning import describe_references, expand
+from lookout_stack.deploy.targets.reload import ReloadRefused
 from lookout_stack.deploy.targets.rendered import dashboards, rule_files
 from lookout_stack.deploy.targets.rulefiles import RuleFilesTarget
 from lookout_stack.deploy.targets.textdiff import canonical_duration
+from stack_support import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -196,3 +199,39 @@ def test_ruler_of_the_wrong_kind_is_refused() -> None:
 
     with pytest.raises(DeployError, match="prometheus_rules: a ruler API of kind 'mimir'"):
         build_targets(Swapped(), REPO)
+
+
+def test_unreachable_reader_puts_files_back_and_says_so(tmp_path: Path) -> None:
+    """A reload URL nobody answers restores the folder and raises ReloadRefused saying the
+    reader could not be reached (not that it refused the files)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yml").write_text("groups: []\n", encoding="utf-8")
+    group = "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: vector(1)\n"
+    url = f"http://127.0.0.1:{free_port()}/-/reload"
+    section = RuleFiles(kind="files", directory=rules, reload_url=url)
+    target = RuleFilesTarget(section, {"a.yml": group}, tmp_path, "prometheus")
+    for change in target.plan():
+        change.apply()
+    with pytest.raises(ReloadRefused) as raised:
+        target.finish()
+    assert "could not be reached" in str(raised.value)
+    assert "refused" not in str(raised.value)
+    assert (rules / "a.yml").read_text(encoding="utf-8") == "groups: []\n"
+
+
+def test_two_file_targets_in_one_folder_are_refused(tmp_path: Path) -> None:
+    """Rule files and the Alertmanager file in one folder would share one ownership manifest,
+    so each target's plan would delete the other's files: refused, naming both sections."""
+    shared = tmp_path / "shared"
+
+    class Shared:
+        grafana = None
+        prometheus_rules = RuleFiles(kind="files", directory=shared)
+        loki_rules = None
+        alertmanager = AlertmanagerFile(kind="file", path=shared / "alertmanager.yml")
+
+    with pytest.raises(DeployError) as raised:
+        build_targets(Shared(), REPO)
+    assert "alertmanager.path and prometheus_rules.directory" in str(raised.value)
+    assert str(shared) in str(raised.value)

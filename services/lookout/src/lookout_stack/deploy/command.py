@@ -8,9 +8,9 @@ a safe order, with progress on stderr, and stops at the first failure saying wha
 applied, what failed and what was not; ``apply --dry-run`` is ``diff``.
 
 The safe order, by target: Alertmanager's configuration first (the receivers the rules'
-alerts go to must exist before the rules), then Grafana's datasources, then the Prometheus
-(Mimir) rules (the recording rules the dashboards query), then Loki's rules, then the
-dashboards. Within a target, creates and updates come before deletes, so a renamed object is
+alerts go to must exist before the rules), then the Prometheus (Mimir) rules (the recording
+rules the dashboards query), then Loki's rules, then Grafana (one target: its datasources,
+its folder, then the dashboards). Within a target, creates and updates come before deletes, so a renamed object is
 never missing in between. After each target's changes its ``finish()`` runs (a file-reading
 Prometheus or Alertmanager is reloaded through ``/-/reload``).
 
@@ -217,7 +217,7 @@ def _with_plans(
     out = _Output(_secret_values(environment))
     missing = _missing_credentials(environment)
     if missing:
-        source = f"deploy/environments/{environment.name}.yaml"
+        source = environment.source
         for line in missing:
             out.err(f"lookout {args.command}: {source}: {line}")
         return EXIT_USAGE
@@ -260,21 +260,30 @@ def _render(args: argparse.Namespace) -> int:
     if folder.exists() and not folder.is_dir():
         out.err(f"lookout render: --out {folder} is a file, not a folder")
         return EXIT_USAGE
-    if folder.is_dir() and any(folder.iterdir()):
-        if not args.force:
-            out.err(
-                f"lookout render: --out {folder} is not empty; pick an empty folder or pass "
-                "--force to write into it"
-            )
-            return EXIT_USAGE
-        if (folder / MANIFEST).is_file():
-            # A previous render: replaced whole, so no file of an older render lingers.
-            shutil.rmtree(folder)
+    if folder.is_dir() and any(folder.iterdir()) and not args.force:
+        out.err(
+            f"lookout render: --out {folder} is not empty; pick an empty folder or pass "
+            "--force to write into it"
+        )
+        return EXIT_USAGE
+    previous = (folder / MANIFEST).is_file()
+    # A previous render is replaced whole (no file of an older render lingers), and only by a
+    # render that succeeded: the new one is written beside it first, then swapped in.
+    into = folder
+    if previous:
+        into = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        written = render_environment(environment, root, folder)
-    except DeployError as error:
+        written = render_environment(environment, root, into)
+    except BaseException as error:
+        if previous:
+            shutil.rmtree(into, ignore_errors=True)
+        if not isinstance(error, DeployError):
+            raise
         out.err(f"lookout render: {error}")
         return EXIT_USAGE
+    if previous:
+        shutil.rmtree(folder)
+        into.rename(folder)
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     for entry in manifest["files"]:
         changed = f"  ({'; '.join(entry['changes'])})" if entry["changes"] else ""
@@ -344,6 +353,11 @@ def _apply_plans(out: _Output, environment: Environment, plans: Plans) -> int:
             except Exception as error:  # as above
                 rest = [f"{t.name}: {c.kind} {c.object}" for t, c in steps[number:]]
                 failed = f"{target.name}: finishing (reload) after its changes: {error}"
+                if getattr(error, "restored", False):
+                    # The target put its files back: its changes are undone, not applied.
+                    undone = [f"{target.name}: {c.kind} {c.object}" for c in changes]
+                    done = done[: len(done) - len(undone)]
+                    rest = [f"{line} (rolled back)" for line in undone] + rest
                 _failure(out, environment, done, failed, rest)
                 return EXIT_PROBLEM
             out.err(f"{target.name}: finished")

@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -174,7 +175,8 @@ class AlertThreshold(_Section):
 
     alert: str = Field(min_length=1)
     severity: str = Field(min_length=1)
-    value: float
+    #: Finite: `.inf` or `.nan` is no number an alert can compare with (nor a PromQL literal).
+    value: Annotated[float, Field(allow_inf_nan=False)]
     #: The text just left of the comparison, when the expr compares more than one thing with a
     #: number (``job:http_server_requests_errors:ratio_rate5m``); else leave it out.
     compares: str | None = None
@@ -215,6 +217,13 @@ class Environment(_Section):
     #: event (``${BUGSINK_URL}`` in the provisioning file; compose sets it on Grafana).
     bugsink_url: str | None = None
     grafana_anonymous_access: bool = False
+    #: The file it was read from, as messages name it (set by the loader; not a field).
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        """The environment's file as messages name it (``deploy/environments/NAME.yaml``)."""
+        return self._source or f"deploy/environments/{self.name}.yaml"
 
     _bugsink = field_validator("bugsink_url")(lambda v: None if v is None else _check_url(v))
 
@@ -340,6 +349,7 @@ def load_environment(name_or_path: str, root: Path) -> Environment:
     errors.extend(located(loc, message) for loc, message in _cross_checks(environment, root))
     if errors:
         raise EnvironmentErrors(errors)
+    environment._source = source  # the loader owns it: not a field a file could set
     return _anchored(environment, root)
 
 

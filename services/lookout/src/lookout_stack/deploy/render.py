@@ -127,7 +127,7 @@ def render_environment(environment: Environment, root: Path, out: Path) -> list[
     naming the overlay field and the file when an overlay does not fit the base configs.
     """
     files = _base_files(root)
-    where = f"deploy/environments/{environment.name}.yaml"
+    where = environment.source
     _apply_slos(environment, root, files, where)
     _apply_thresholds(environment, files, where)
     _edit(files, "loki/loki.yaml", lambda doc: _loki_retention(environment, doc, where))

@@ -69,12 +69,42 @@ def _rules(
     return RulerApiTarget(section, files, origin)
 
 
+def _distinct_folders(environment: EnvironmentTargets) -> None:
+    """Refuse two file targets in one folder: they would share one ownership manifest.
+
+    Each target deletes the files its folder's manifest lists and the render no longer has,
+    so a shared folder would have the rule files' plan delete alertmanager.yml and back.
+    """
+    folders: dict[Path, str] = {}
+    sections = (
+        ("alertmanager.path", environment.alertmanager),
+        ("prometheus_rules.directory", environment.prometheus_rules),
+        ("loki_rules.directory", environment.loki_rules),
+    )
+    for field, section in sections:
+        if isinstance(section, AlertmanagerFile):
+            folder = section.path.parent
+        elif isinstance(section, RuleFiles):
+            folder = section.directory
+        else:
+            continue
+        key = folder.resolve()
+        if key in folders:
+            msg = (
+                f"{folders[key]} and {field} share the folder {folder}: each file target needs"
+                " a folder of its own (the deploy owns, and deletes, files per folder)"
+            )
+            raise DeployError(msg)
+        folders[key] = field
+
+
 def build_targets(environment: EnvironmentTargets, rendered: Path) -> list[Target]:
     """Return the environment's targets in apply order (see the module docstring).
 
     Reading the rendered folder happens here, so a bad file fails before anything is
     planned, with a DeployError naming the file.
     """
+    _distinct_folders(environment)
     targets: list[Target] = []
     if environment.alertmanager is not None:
         config, templates = rendered_folder.alertmanager_config(rendered)

@@ -296,8 +296,9 @@ class GrafanaTarget:
         changes: list[Change] = []
         for hit in hits or []:
             uid = hit.get("uid")
-            # Only what search says is in our folder (nested folders' dashboards are not).
-            if not uid or uid in self._dashboards or hit.get("folderUid", folder_uid) != folder_uid:
+            # Only what search says is in our folder (nested folders' dashboards are not). A hit
+            # at the root has no folderUid (omitempty): never ours, whatever the filter did.
+            if not uid or uid in self._dashboards or hit.get("folderUid") != folder_uid:
                 continue
             api_path = f"/api/dashboards/uid/{uid}"
             get = self._api().dashboard.get_dashboard

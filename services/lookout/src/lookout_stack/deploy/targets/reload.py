@@ -19,10 +19,20 @@ from lookout_stack.deploy.model import DeployError
 from lookout_stack.deploy.targets.files import OwnedDirectory
 from lookout_stack.deploy.targets.httpapi import api_message
 
-__all__ = ["RELOAD_TIMEOUT", "api_base", "post_reload", "reload_or_restore"]
+__all__ = ["RELOAD_TIMEOUT", "ReloadRefused", "api_base", "post_reload", "reload_or_restore"]
 
 #: Seconds a reload may take: the reader re-reads and checks every file before it answers.
 RELOAD_TIMEOUT = 60.0
+
+
+class ReloadRefused(DeployError):
+    """The reader did not take the new files, and the folder was put back as it was.
+
+    ``restored`` tells the apply report that the target's written changes are undone: they
+    are listed as rolled back, not as applied.
+    """
+
+    restored = True
 
 
 def api_base(reload_url: str) -> str:
@@ -64,8 +74,12 @@ def reload_or_restore(folder: OwnedDirectory, url: str | None, target: str, chec
         if again is None
         else f"the previous files are back, but reloading them failed too: {again}"
     )
-    msg = (
-        f"{target}: the reader refused the new files ({', '.join(written)}): {error};"
-        f" {state}. Check them with {check}; the reader's log names the line."
-    )
-    raise DeployError(msg)
+    if " answered " in error:
+        cause = f"the reader refused the new files ({', '.join(written)}): {error}"
+        advice = f"Check them with {check}; the reader's log names the line."
+    else:
+        cause = (
+            f"the reader could not be reached to load the new files ({', '.join(written)}): {error}"
+        )
+        advice = "Check that the reader runs and that reload_url points at it."
+    raise ReloadRefused(f"{target}: {cause}; {state}. {advice}")

@@ -68,7 +68,8 @@ class RuleFilesTarget:
             reloaded = reload_or_restore(self._folder, url, self.name, check)
         except DeployError as error:
             found = self._promtool_findings(written) if prometheus else ""
-            raise DeployError(f"{error}{found}") from None
+            # The same type: a ReloadRefused tells the apply report the files were put back.
+            raise type(error)(f"{error}{found}") from None
         if reloaded and prometheus:
             self._verify(api_base(str(url)))
 
