@@ -10,9 +10,9 @@ applied, what failed and what was not; ``apply --dry-run`` is ``diff``.
 The safe order, by target: Alertmanager's configuration first (the receivers the rules'
 alerts go to must exist before the rules), then the Prometheus (Mimir) rules (the recording
 rules the dashboards query), then Loki's rules, then Grafana (one target: its datasources,
-its folder, then the dashboards). Within a target, creates and updates come before deletes, so a renamed object is
-never missing in between. After each target's changes its ``finish()`` runs (a file-reading
-Prometheus or Alertmanager is reloaded through ``/-/reload``).
+its folder, then the dashboards). Within a target, creates and updates come before deletes, so
+a renamed object is never missing in between. After each target's changes its ``finish()``
+runs (a file-reading Prometheus or Alertmanager is reloaded through ``/-/reload``).
 
 Exit codes: 0 in sync (or applied); 1 a diff, or a target that failed; 2 a bad environment
 file, an overlay that does not fit, a missing credential. No secret is ever printed: every
