@@ -379,6 +379,14 @@ def test_mimir_demo_kafka_is_off() -> None:
     assert _values("mimir-distributed")["kafka"]["enabled"] is False
 
 
+def test_mimir_accepts_requests_without_a_tenant_header() -> None:
+    """Mimir's multitenancy is off, since no client (Grafana's data source included) sends one."""
+    structured = _values("mimir-distributed")["mimir"]["structuredConfig"]
+    assert structured["multitenancy_enabled"] is False
+    mimir = next(d for d in _grafana_datasources()["datasources"] if d["uid"] == "prometheus")
+    assert "httpHeaderName1" not in mimir.get("jsonData", {})
+
+
 def test_tempo_partitions_match_block_builders_and_live_stores() -> None:
     """Tempo's topic gets one partition per block-builder and per live-store replica."""
     values = _values("tempo-distributed")

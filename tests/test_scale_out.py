@@ -275,18 +275,27 @@ def test_prometheus_variant_scrapes_every_base_job_alike() -> None:
 
 
 def test_prometheus_variant_targets_and_remote_write_are_compose_services() -> None:
-    """Every scrape target and the remote-write URL name a service port of the merged stack."""
+    """Every scrape target and the remote-write URL name one service's port (name or alias)."""
     variant = load_yaml(SCALE_OUT / "prometheus.yml")
     addresses = [
         t for job in variant["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
     ]
     addresses += [w["url"] for w in variant["remote_write"]]
-    unknown = []
+    # A name answers for every service that has it as its name or a network alias.
+    owners: dict[str, list[str]] = {}
+    for service, spec in MERGED.items():
+        aliases = [a for net in (spec.get("networks") or {}).values() for a in net["aliases"]]
+        for name in (service, *aliases):
+            owners.setdefault(name, []).append(service)
+    unknown, ambiguous = [], []
     for address in addresses:
         host, port = host_port(address)
-        if port not in container_ports(MERGED.get(host, {})):
+        if len(owners.get(host, [])) > 1:
+            ambiguous.append(address)
+        elif not any(port in container_ports(MERGED[s]) for s in owners.get(host, [])):
             unknown.append(address)
     assert not unknown, f"not a service:port of the scale-out stack: {unknown}"
+    assert not ambiguous, f"names several replicas (mixed series): {ambiguous}"
     assert variant["remote_write"][0]["url"] == "http://mimir:8080/api/v1/push"
 
 

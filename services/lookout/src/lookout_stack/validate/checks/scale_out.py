@@ -72,6 +72,10 @@ VARIANTS = {
     f"{SCALE_OUT}/grafana/datasources.yaml": "grafana/provisioning/datasources/datasources.yaml",
 }
 # A pinned tag: a version of at least MAJOR.MINOR, or MinIO's RELEASE.<date> tags.
+#: Base scrape targets the variant scrapes under another name: `webhook-relay` names both relay
+#: replicas in the scale-out stack (webhook-relay-2's network alias), so the first replica is
+#: scraped by its own alias, webhook-relay-1.
+RENAMED_TARGETS = {"webhook-relay:8080": "webhook-relay-1:8080"}
 PINNED_TAG = re.compile(r"^(v?\d+\.\d+|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z)")
 #: Environment variables that hold a credential (a *_FILE one names where it is mounted).
 CREDENTIAL_VARIABLE = re.compile(r"PASSWORD|SECRET|KEY|TOKEN|DSN|MC_HOST|DATABASE_URL")
@@ -269,7 +273,8 @@ def _unsynced(variant: Any, base: Any, base_file: str) -> list[Problem]:
 def prometheus_variant_problems(
     variant: Mapping[str, Any], base: Mapping[str, Any]
 ) -> list[Problem]:
-    """Every base scrape job is in the variant, unchanged but for added targets; global alike."""
+    """Every base scrape job is in the variant, unchanged but for added (or RENAMED_TARGETS)
+    targets; global alike."""
     base_file = VARIANTS[f"{SCALE_OUT}/prometheus.yml"]
     problems = _unsynced(variant.get("global"), base.get("global"), base_file)
     problems = [(f"global.{p}".rstrip("."), m) for p, m in problems]
@@ -286,7 +291,11 @@ def prometheus_variant_problems(
         rest = {k: v for k, v in job.items() if k != "static_configs"}
         if rest != {k: v for k, v in other.items() if k != "static_configs"}:
             problems.append((field, f"job {name}: settings differ from {base_file}"))
-        targets = {t for c in job.get("static_configs") or [] for t in c.get("targets") or []}
+        targets = {
+            RENAMED_TARGETS.get(t, t)
+            for c in job.get("static_configs") or []
+            for t in c.get("targets") or []
+        }
         kept = {t for c in other.get("static_configs") or [] for t in c.get("targets") or []}
         if lost := sorted(targets - kept):
             problems.append((field, f"job {name}: lost targets {lost} of {base_file}"))
