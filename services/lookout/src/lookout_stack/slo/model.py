@@ -33,6 +33,7 @@ __all__ = [
     "Slo",
     "SloFile",
     "resolve",
+    "threshold_problem",
 ]
 
 #: Where a problem is: a path of keys and indexes into the file, and what is wrong.
@@ -60,6 +61,21 @@ def _threshold(value: str) -> str:
         msg = "the threshold must be longer than 0"
         raise ValueError(msg)
     return value
+
+
+def _boundaries(value: tuple[float, ...]) -> tuple[float, ...]:
+    if any(later <= earlier for earlier, later in zip(value, value[1:], strict=False)):
+        msg = f"list the bucket boundaries once each, in increasing order (got {list(value)})"
+        raise ValueError(msg)
+    return value
+
+
+def _as_duration(seconds: float) -> str:
+    """Write a bucket boundary as a threshold could say it (0.25 -> 250ms, 1.0 -> 1s)."""
+    millis = round(seconds * 1000)
+    if abs(millis - seconds * 1000) > 1e-6:
+        return f"{seconds} s (not a whole number of ms)"
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
@@ -104,6 +120,18 @@ class Indicator(_Strict):
     errors: SelectorText | None = None
     total: SelectorText | None = None
     histogram: SelectorText | None = None
+    #: The histogram's bucket boundaries in seconds (its ``le`` values but +Inf), exactly as
+    #: the service declares them: a threshold must be one of them, else its SLI selects no
+    #: series. A test compares them with the services' real buckets.
+    buckets: (
+        Annotated[
+            # A tuple, not a list: an Indicator is frozen and hashed (each Slo holds one).
+            tuple[Annotated[float, Field(gt=0, allow_inf_nan=False)], ...],
+            Field(min_length=1),
+            AfterValidator(_boundaries),
+        ]
+        | None
+    ) = None
 
     @field_validator("histogram")
     @classmethod
@@ -125,6 +153,15 @@ class Indicator(_Strict):
             raise ValueError(msg)
         if self.histogram is None and (self.errors is None or self.total is None):
             msg = "give errors and total (a ratio of counters) or histogram (a latency histogram)"
+            raise ValueError(msg)
+        if self.histogram is not None and self.buckets is None:
+            msg = (
+                "a histogram indicator needs `buckets`: its bucket boundaries in seconds, as "
+                "the service declares them (e.g. [0.1, 0.25, 0.5, 1.0])"
+            )
+            raise ValueError(msg)
+        if self.histogram is None and self.buckets is not None:
+            msg = "`buckets` applies only to a histogram indicator"
             raise ValueError(msg)
         return self
 
@@ -235,19 +272,39 @@ def resolve(document: SloFile) -> tuple[list[Slo], list[Problem]]:
                     )
                 )
                 continue
-            if not indicator.is_latency and spec.threshold is not None:
-                problems.append(
-                    (
-                        (*where, "threshold"),
-                        f"indicator {spec.indicator!r} is a ratio of counters: a threshold "
-                        "applies only to a histogram indicator",
-                    )
-                )
+            wrong = threshold_problem(spec.indicator, indicator, spec.threshold)
+            if wrong is not None:
+                problems.append(((*where, "threshold"), wrong))
                 continue
             slo = Slo(service, name, spec.indicator, indicator, spec.objective, spec.threshold)
             problems.extend(_unreachable_alerts(document.alerts, slo, where))
             slos.append(slo)
     return slos, problems
+
+
+def threshold_problem(name: str, indicator: Indicator, threshold: str | None) -> str | None:
+    """Say why ``threshold`` cannot measure ``indicator`` (None when it can, or is not given).
+
+    A ratio indicator takes no threshold; a histogram's threshold must be one of its bucket
+    boundaries, since the SLI selects the bucket ``le="<threshold>"`` and any other value
+    selects no series: the SLO would read as empty, not as failing.
+    """
+    if threshold is None:
+        return None
+    if not indicator.is_latency:
+        return (
+            f"indicator {name!r} is a ratio of counters: a threshold applies only to a "
+            "histogram indicator"
+        )
+    boundaries = indicator.buckets or []
+    wanted = openmetrics_float(duration_seconds(threshold))
+    if wanted in {openmetrics_float(bound) for bound in boundaries}:
+        return None
+    valid = ", ".join(_as_duration(bound) for bound in boundaries)
+    return (
+        f"{threshold} is not a bucket boundary of indicator {name!r} (its histogram has no "
+        f'bucket le="{wanted}", so the SLO would have no data); use one of: {valid}'
+    )
 
 
 def _unreachable_alerts(
