@@ -382,7 +382,8 @@ def _without_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _cross_checks(environment: Environment, root: Path) -> list[tuple[Path_, str]]:
-    """Check what needs the repository: SLOs that exist, retention that covers the SLO window."""
+    """Check what needs the repository: SLOs that exist, thresholds on their buckets, retention
+    that covers the SLO window."""
     if not environment.slos and environment.retention.metrics is None:
         return []
     try:

@@ -5,14 +5,15 @@ policy: ``page`` and ``ticket`` pairs of windows with a burn rate), ``indicators
 SLI is measured, by name) and ``services`` (per service, its SLOs: an indicator, an
 objective in percent and, for latency, a threshold). ``SloFile`` checks each field;
 ``resolve`` checks what spans sections (an indicator that exists, a threshold where the
-indicator needs one, an alert that can fire at all) and returns one ``Slo`` per service and
-SLO name.
+indicator needs one and one of its bucket boundaries, an alert that can fire at all) and
+returns one ``Slo`` per service and SLO name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -64,7 +65,7 @@ def _threshold(value: str) -> str:
 
 
 def _boundaries(value: tuple[float, ...]) -> tuple[float, ...]:
-    if any(later <= earlier for earlier, later in zip(value, value[1:], strict=False)):
+    if any(later <= earlier for earlier, later in pairwise(value)):
         msg = f"list the bucket boundaries once each, in increasing order (got {list(value)})"
         raise ValueError(msg)
     return value
@@ -296,7 +297,7 @@ def threshold_problem(name: str, indicator: Indicator, threshold: str | None) ->
             f"indicator {name!r} is a ratio of counters: a threshold applies only to a "
             "histogram indicator"
         )
-    boundaries = indicator.buckets or []
+    boundaries: tuple[float, ...] = indicator.buckets or ()
     wanted = openmetrics_float(duration_seconds(threshold))
     if wanted in {openmetrics_float(bound) for bound in boundaries}:
         return None
