@@ -339,6 +339,19 @@ def test_an_environment_given_by_path_is_named_by_its_path(tmp_path: Path) -> No
     assert "deploy/environments/qa.yaml" not in run.stderr
 
 
+def test_render_refuses_an_slo_threshold_that_is_not_a_bucket_boundary(tmp_path: Path) -> None:
+    """An overlay threshold off the histogram's buckets stops render with exit 2, naming the
+    environment file, line and field and the valid boundaries, and writes nothing."""
+    path = tmp_path / "qa.yaml"
+    path.write_text("slos:\n  payments:\n    latency: {threshold: 7s}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    run = _lookout("render", "--env", str(path), "--out", str(out))
+    assert run.code == 2
+    assert f"{path}:3: slos.payments.latency.threshold: 7s is not a bucket boundary" in run.stderr
+    assert "use one of: 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 300ms, 500ms, 1s" in run.stderr
+    assert not out.exists()
+
+
 def test_a_forced_render_that_fails_keeps_the_previous_render(
     tmp_path: Path, env_file: Path
 ) -> None:

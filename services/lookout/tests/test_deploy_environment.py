@@ -98,6 +98,11 @@ def test_an_environment_file_can_be_given_by_path(repo: Path) -> None:
             "deploy/environments/staging.yaml:3: slos.shop.availabilty: shop has no SLO",
         ),
         (
+            "slos:\n  shop:\n    latency:\n      threshold: 7s\n",
+            "deploy/environments/staging.yaml:4: slos.shop.latency.threshold: 7s is not a "
+            "bucket boundary of indicator 'http-request-duration'",
+        ),
+        (
             "retention:\n  metrics: 7d\n",
             "deploy/environments/staging.yaml:2: retention.metrics: 7d is shorter than the SLO",
         ),
@@ -122,6 +127,7 @@ def test_an_environment_file_can_be_given_by_path(repo: Path) -> None:
         "missing-field",
         "implementation-on-loki",
         "unknown-slo",
+        "threshold-off-the-buckets",
         "retention-shorter-than-slo-window",
         "sampling-zero",
         "threshold-infinite",

@@ -154,6 +154,38 @@ BAD_CASES = [
         "without its suffix (relay_accept_duration_seconds)",
     ),
     (
+        "a threshold that is not a bucket boundary",
+        "threshold: 1s}",
+        "threshold: 7s}",
+        "  payments:",
+        "services.payments.latency.threshold",
+        'no bucket le="7.0", so the SLO would have no data); use one of: 5ms, 10ms, 25ms',
+    ),
+    (
+        "a histogram without its buckets",
+        "    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]\n",
+        "",
+        "",
+        "indicators.relay-accept-duration",
+        "a histogram indicator needs `buckets`",
+    ),
+    (
+        "buckets out of order",
+        "buckets: [0.001, 0.0025,",
+        "buckets: [0.0025, 0.001,",
+        "",
+        "indicators.relay-accept-duration.buckets",
+        "in increasing order",
+    ),
+    (
+        "buckets on a ratio indicator",
+        "total: relay_notifications_received_total\n",
+        "total: relay_notifications_received_total\n    buckets: [1.0]\n",
+        "",
+        "indicators.relay-webhooks",
+        "`buckets` applies only to a histogram indicator",
+    ),
+    (
         "a service name that is not a job name",
         "  payments:\n",
         "  Payments:\n",
@@ -167,6 +199,8 @@ BAD_CASES = [
 LINE_AT = {
     "latency without a threshold": "latency:",
     "short window not shorter": "{long_window: 6h",
+    "a histogram without its buckets": "relay-accept-duration:",
+    "buckets on a ratio indicator": "relay-webhooks:",
 }
 
 

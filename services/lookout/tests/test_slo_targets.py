@@ -18,6 +18,7 @@ from slo_support import ROOT, SLO_TEXT
 from lookout_demo.telemetry.metrics import PaymentsServiceMetrics, ShopMetrics
 from lookout_stack.slo import parse_slos
 from lookout_stack.slo.model import Slo
+from lookout_stack.slo.promql import openmetrics_float
 from webhook_relay.metrics import RelayMetrics
 
 SLOS = parse_slos(SLO_TEXT).slos
@@ -100,6 +101,23 @@ def test_the_indicator_selects_metrics_and_labels_the_service_exports(slo: Slo) 
 
 
 LATENCY = [slo for slo in SLOS if slo.indicator.is_latency]
+
+
+@pytest.mark.parametrize("slo", LATENCY, ids=_ids(LATENCY))
+def test_the_declared_buckets_are_the_services_real_buckets(slo: Slo) -> None:
+    """The indicator's `buckets` are exactly the histogram's `le` bounds (+Inf aside) as the
+    service exposes them, so the loader's threshold check holds against the real series."""
+    histogram = slo.selectors()["histogram"]
+    real = [
+        sample["le"]
+        for sample in _samples(slo.service)[f"{histogram.metric}_bucket"]
+        if sample["le"] != "+Inf"
+    ]
+    declared = [openmetrics_float(bound) for bound in slo.indicator.buckets or ()]
+    assert declared == real, (
+        f"slo/slos.yaml indicators.{slo.indicator_name}.buckets {declared} are not "
+        f"{slo.service}'s {histogram.metric} buckets {real}; copy the service's"
+    )
 
 
 @pytest.mark.parametrize("slo", LATENCY, ids=_ids(LATENCY))

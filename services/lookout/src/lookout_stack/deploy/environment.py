@@ -43,6 +43,7 @@ from lookout_stack.deploy.model import (
 )
 from lookout_stack.slo.errors import SloError
 from lookout_stack.slo.loader import Path_, _clean_loc, _field, _index, _line_of, load_slos
+from lookout_stack.slo.model import threshold_problem
 from lookout_stack.slo.promql import duration_seconds
 
 __all__ = [
@@ -381,7 +382,8 @@ def _without_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _cross_checks(environment: Environment, root: Path) -> list[tuple[Path_, str]]:
-    """Check what needs the repository: SLOs that exist, retention that covers the SLO window."""
+    """Check what needs the repository: SLOs that exist, thresholds on their buckets, retention
+    that covers the SLO window."""
     if not environment.slos and environment.retention.metrics is None:
         return []
     try:
@@ -397,7 +399,7 @@ def _cross_checks(environment: Environment, root: Path) -> list[tuple[Path_, str
                 (("slos", service), f"no service {service!r} in {SLO_FILE} (known: {known})")
             )
             continue
-        for slo in overrides:
+        for slo, override in overrides.items():
             if slo not in services[service]:
                 known = ", ".join(sorted(services[service]))
                 problems.append(
@@ -406,6 +408,13 @@ def _cross_checks(environment: Environment, root: Path) -> list[tuple[Path_, str
                         f"{service} has no SLO {slo!r} in {SLO_FILE} (known: {known})",
                     )
                 )
+                continue
+            # The same check as slos.yaml's own thresholds, located in this file: render would
+            # otherwise find it in the merged text, whose lines are no file's.
+            name = services[service][slo].indicator
+            wrong = threshold_problem(name, loaded.document.indicators[name], override.threshold)
+            if wrong is not None:
+                problems.append((("slos", service, slo, "threshold"), f"{wrong} ({SLO_FILE})"))
     metrics = environment.retention.metrics
     window = loaded.document.window
     if metrics is not None and duration_seconds(metrics) < duration_seconds(window):

@@ -5,14 +5,15 @@ policy: ``page`` and ``ticket`` pairs of windows with a burn rate), ``indicators
 SLI is measured, by name) and ``services`` (per service, its SLOs: an indicator, an
 objective in percent and, for latency, a threshold). ``SloFile`` checks each field;
 ``resolve`` checks what spans sections (an indicator that exists, a threshold where the
-indicator needs one, an alert that can fire at all) and returns one ``Slo`` per service and
-SLO name.
+indicator needs one and one of its bucket boundaries, an alert that can fire at all) and
+returns one ``Slo`` per service and SLO name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -33,6 +34,7 @@ __all__ = [
     "Slo",
     "SloFile",
     "resolve",
+    "threshold_problem",
 ]
 
 #: Where a problem is: a path of keys and indexes into the file, and what is wrong.
@@ -60,6 +62,21 @@ def _threshold(value: str) -> str:
         msg = "the threshold must be longer than 0"
         raise ValueError(msg)
     return value
+
+
+def _boundaries(value: tuple[float, ...]) -> tuple[float, ...]:
+    if any(later <= earlier for earlier, later in pairwise(value)):
+        msg = f"list the bucket boundaries once each, in increasing order (got {list(value)})"
+        raise ValueError(msg)
+    return value
+
+
+def _as_duration(seconds: float) -> str:
+    """Write a bucket boundary as a threshold could say it (0.25 -> 250ms, 1.0 -> 1s)."""
+    millis = round(seconds * 1000)
+    if abs(millis - seconds * 1000) > 1e-6:
+        return f"{seconds} s (not a whole number of ms)"
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
@@ -104,6 +121,18 @@ class Indicator(_Strict):
     errors: SelectorText | None = None
     total: SelectorText | None = None
     histogram: SelectorText | None = None
+    #: The histogram's bucket boundaries in seconds (its ``le`` values but +Inf), exactly as
+    #: the service declares them: a threshold must be one of them, else its SLI selects no
+    #: series. A test compares them with the services' real buckets.
+    buckets: (
+        Annotated[
+            # A tuple, not a list: an Indicator is frozen and hashed (each Slo holds one).
+            tuple[Annotated[float, Field(gt=0, allow_inf_nan=False)], ...],
+            Field(min_length=1),
+            AfterValidator(_boundaries),
+        ]
+        | None
+    ) = None
 
     @field_validator("histogram")
     @classmethod
@@ -125,6 +154,15 @@ class Indicator(_Strict):
             raise ValueError(msg)
         if self.histogram is None and (self.errors is None or self.total is None):
             msg = "give errors and total (a ratio of counters) or histogram (a latency histogram)"
+            raise ValueError(msg)
+        if self.histogram is not None and self.buckets is None:
+            msg = (
+                "a histogram indicator needs `buckets`: its bucket boundaries in seconds, as "
+                "the service declares them (e.g. [0.1, 0.25, 0.5, 1.0])"
+            )
+            raise ValueError(msg)
+        if self.histogram is None and self.buckets is not None:
+            msg = "`buckets` applies only to a histogram indicator"
             raise ValueError(msg)
         return self
 
@@ -235,19 +273,39 @@ def resolve(document: SloFile) -> tuple[list[Slo], list[Problem]]:
                     )
                 )
                 continue
-            if not indicator.is_latency and spec.threshold is not None:
-                problems.append(
-                    (
-                        (*where, "threshold"),
-                        f"indicator {spec.indicator!r} is a ratio of counters: a threshold "
-                        "applies only to a histogram indicator",
-                    )
-                )
+            wrong = threshold_problem(spec.indicator, indicator, spec.threshold)
+            if wrong is not None:
+                problems.append(((*where, "threshold"), wrong))
                 continue
             slo = Slo(service, name, spec.indicator, indicator, spec.objective, spec.threshold)
             problems.extend(_unreachable_alerts(document.alerts, slo, where))
             slos.append(slo)
     return slos, problems
+
+
+def threshold_problem(name: str, indicator: Indicator, threshold: str | None) -> str | None:
+    """Say why ``threshold`` cannot measure ``indicator`` (None when it can, or is not given).
+
+    A ratio indicator takes no threshold; a histogram's threshold must be one of its bucket
+    boundaries, since the SLI selects the bucket ``le="<threshold>"`` and any other value
+    selects no series: the SLO would read as empty, not as failing.
+    """
+    if threshold is None:
+        return None
+    if not indicator.is_latency:
+        return (
+            f"indicator {name!r} is a ratio of counters: a threshold applies only to a "
+            "histogram indicator"
+        )
+    boundaries: tuple[float, ...] = indicator.buckets or ()
+    wanted = openmetrics_float(duration_seconds(threshold))
+    if wanted in {openmetrics_float(bound) for bound in boundaries}:
+        return None
+    valid = ", ".join(_as_duration(bound) for bound in boundaries)
+    return (
+        f"{threshold} is not a bucket boundary of indicator {name!r} (its histogram has no "
+        f'bucket le="{wanted}", so the SLO would have no data); use one of: {valid}'
+    )
 
 
 def _unreachable_alerts(
