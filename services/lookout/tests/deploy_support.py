@@ -23,6 +23,7 @@ __all__ = [
     "prometheus_reading",
     "running",
     "running_receivers",
+    "write_only",
 ]
 
 
@@ -32,6 +33,14 @@ def apply_plan(target: Target) -> list[str]:
     for change in changes:
         change.apply()
     target.finish()
+    return [f"{c.kind} {c.object}" for c in changes]
+
+
+def write_only(target: Target) -> list[str]:
+    """Apply a target's planned changes but not its reload: an apply killed before ``finish``."""
+    changes = target.plan()
+    for change in changes:
+        change.apply()
     return [f"{c.kind} {c.object}" for c in changes]
 
 

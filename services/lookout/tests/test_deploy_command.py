@@ -220,6 +220,23 @@ def test_a_target_that_cannot_be_read_exits_1_naming_it(
     assert all(not t.journal for t in targets)
 
 
+def test_unreadable_target_is_named_once(
+    targets: list[FakeTarget], env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target's own error, which starts with its name, is printed with the name once."""
+
+    def broken() -> list[Change]:
+        raise DeployError("loki rules (loki): GET /loki/api/v1/rules failed: ConnectError")
+
+    monkeypatch.setattr(targets[1], "plan", broken)
+    run = _lookout("diff", "--env", str(env_file))
+    assert run.code == 1
+    assert run.stderr.splitlines()[-1] == (
+        "lookout diff: loki rules (loki): cannot read the live state:"
+        " GET /loki/api/v1/rules failed: ConnectError"
+    )
+
+
 def test_metrics_retention_note_is_printed(targets: list[FakeTarget], env_file: Path) -> None:
     """diff says where the metrics retention is set, since no file holds it."""
     run = _lookout("diff", "--env", str(env_file))

@@ -22,6 +22,7 @@ from deploy_support import (
     loaded_groups,
     prometheus_reading,
     running_receivers,
+    write_only,
 )
 
 from lookout_stack.deploy.model import AlertmanagerFile, DeployError, RuleFiles
@@ -30,6 +31,7 @@ from lookout_stack.deploy.targets.alertmanager import AlertmanagerFileTarget
 from lookout_stack.deploy.targets.files import MANIFEST
 from lookout_stack.deploy.targets.rendered import alertmanager_config, rule_files
 from lookout_stack.deploy.targets.rulefiles import RuleFilesTarget
+from stack_support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -161,6 +163,84 @@ def test_only_files_it_wrote_are_deleted(prometheus: tuple[str, Path], rendered:
     assert target.plan() == []
 
 
+RELOAD_RULES = "reload prometheus (running rules differ from the files)"
+
+
+def test_rules_written_but_not_reloaded_plan_a_reload(
+    prometheus: tuple[str, Path], rendered: Path
+) -> None:
+    """An apply killed after writing a renamed group (files current, Prometheus not) plans
+    exactly one reload; applying it loads the files and the next plan is empty."""
+    url, rules = prometheus
+    section = RuleFiles(kind="files", directory=rules, reload_url=f"{url}/-/reload")
+    origin = rendered / "prometheus" / "rules"
+    apply_plan(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
+    stack = origin / "stack.yml"
+    old = yaml.safe_load(stack.read_text())["groups"][0]["name"]
+    stack.write_text(stack.read_text().replace(f"name: {old}\n", "name: renamed-group\n", 1))
+    files = rule_files(rendered, "prometheus")
+    assert write_only(RuleFilesTarget(section, files, origin, "prometheus")) == [
+        f"update rule file stack.yml in {rules}"
+    ]
+    target = RuleFilesTarget(section, files, origin, "prometheus")
+    changes = target.plan()
+    assert [(c.kind, c.object) for c in changes] == [("update", RELOAD_RULES)]
+    lines = changes[0].diff.splitlines()
+    assert [ln.split()[-1] for ln in lines if ln.startswith(("-  ", "+  ")) and ":" in ln] == [
+        f"{old}:",
+        "renamed-group:",
+    ]
+    changes[0].apply()
+    target.finish()
+    assert "renamed-group" in loaded_groups(url)
+    assert old not in loaded_groups(url)
+    assert RuleFilesTarget(section, files, origin, "prometheus").plan() == []
+
+
+def test_rule_file_deleted_but_not_reloaded_plans_a_reload(
+    prometheus: tuple[str, Path], rendered: Path
+) -> None:
+    """An apply killed after deleting a rule file, whose groups Prometheus still runs, plans
+    exactly one reload; applying it unloads them and the next plan is empty."""
+    url, rules = prometheus
+    section = RuleFiles(kind="files", directory=rules, reload_url=f"{url}/-/reload")
+    origin = rendered / "prometheus" / "rules"
+    apply_plan(RuleFilesTarget(section, rule_files(rendered, "prometheus"), origin, "prometheus"))
+    dropped = {
+        g["name"] for g in yaml.safe_load((origin / "webhook-relay.yml").read_text())["groups"]
+    }
+    (origin / "webhook-relay.yml").unlink()
+    files = rule_files(rendered, "prometheus")
+    assert write_only(RuleFilesTarget(section, files, origin, "prometheus")) == [
+        f"delete rule file webhook-relay.yml in {rules}"
+    ]
+    target = RuleFilesTarget(section, files, origin, "prometheus")
+    changes = target.plan()
+    assert [(c.kind, c.object) for c in changes] == [("update", RELOAD_RULES)]
+    changes[0].apply()
+    assert not dropped & set(loaded_groups(url))
+    assert RuleFilesTarget(section, files, origin, "prometheus").plan() == []
+
+
+def test_unreachable_prometheus_plans_files_only(tmp_path: Path, rendered: Path) -> None:
+    """With Prometheus down, plan compares the files alone (current files: nothing to do), and
+    an apply of new files fails saying the reader could not be reached."""
+    rules = tmp_path / "rules"
+    section = RuleFiles(
+        kind="files", directory=rules, reload_url=f"http://127.0.0.1:{free_port()}/-/reload"
+    )
+    origin = rendered / "prometheus" / "rules"
+    files = rule_files(rendered, "prometheus")
+    target = RuleFilesTarget(section, files, origin, "prometheus")
+    for change in target.plan():
+        change.apply()
+    with pytest.raises(DeployError, match="the reader could not be reached to load the new files"):
+        target.finish()
+    assert not rules.exists() or not any(rules.glob("*.yml"))
+    write_only(RuleFilesTarget(section, files, origin, "prometheus"))
+    assert RuleFilesTarget(section, files, origin, "prometheus").plan() == []
+
+
 # -- Alertmanager ------------------------------------------------------------------------------
 
 
@@ -211,6 +291,29 @@ def test_refused_alertmanager_config_is_put_back(
     assert "nowhere" in str(raised.value)
     assert path.read_text() == BOOT_CONFIG
     assert running_receivers(url) == ["boot"]
+
+
+def test_alertmanager_written_but_not_reloaded_plans_a_reload(
+    alertmanager: tuple[str, Path], rendered: Path
+) -> None:
+    """An apply killed after writing the configuration (file current, Alertmanager still on the
+    boot one) plans exactly one reload; applying it runs the file and the next plan is empty."""
+    url, path = alertmanager
+    config, templates = alertmanager_config(rendered)
+    section = AlertmanagerFile(kind="file", path=path, reload_url=f"{url}/-/reload")
+    written = write_only(AlertmanagerFileTarget(section, config, templates))
+    assert written[0] == f"update Alertmanager configuration file {path}"
+    target = AlertmanagerFileTarget(section, config, templates)
+    changes = target.plan()
+    assert [(c.kind, c.object) for c in changes] == [
+        ("update", "reload alertmanager (running configuration differs from the file)")
+    ]
+    assert "-root_receiver: boot\n" in changes[0].diff
+    assert running_receivers(url) == ["boot"]
+    changes[0].apply()
+    target.finish()
+    assert running_receivers(url) == ["chat", "log", "page", "watchdog"]
+    assert AlertmanagerFileTarget(section, config, templates).plan() == []
 
 
 class _Environment:

@@ -240,8 +240,10 @@ def _with_plans(
             try:
                 plans.append((target, _ordered_changes(list(target.plan()))))
             except Exception as error:  # any failure reading a target is reported
+                # A target's DeployError already starts with its name: say it once.
+                reason = str(error).removeprefix(f"{target.name}: ")
                 out.err(
-                    f"lookout {args.command}: {target.name}: cannot read the live state: {error}"
+                    f"lookout {args.command}: {target.name}: cannot read the live state: {reason}"
                 )
                 return EXIT_PROBLEM
         return action(out, environment, plans)

@@ -14,7 +14,12 @@ never the value.
 
 File (the configuration file and ``templates/*.tmpl`` beside it): atomic writes (``files``),
 then ``POST /-/reload`` and ``GET /api/v2/status`` to confirm the new configuration is the
-one running. Alertmanager answers ``config.original`` re-marshalled (defaults filled in,
+one running. ``plan`` makes the same check when the files are already the rendered ones: an
+apply killed between the write and the reload leaves Alertmanager on the old configuration,
+so a reload change is planned (an Alertmanager that cannot be asked plans nothing more, as
+before; templates are not compared, the status does not show them).
+
+Alertmanager answers ``config.original`` re-marshalled (defaults filled in,
 secrets shown as ``<secret>``), not byte for byte, so the check compares what identifies a
 configuration: the root receiver, the receiver names and the number of inhibit rules.
 https://prometheus.io/docs/alerting/latest/management_api/ (reload) and
@@ -39,7 +44,12 @@ from lookout_stack.deploy.model import (
 )
 from lookout_stack.deploy.targets.files import OwnedDirectory
 from lookout_stack.deploy.targets.httpapi import ApiClient
-from lookout_stack.deploy.targets.reload import RELOAD_TIMEOUT, api_base, reload_or_restore
+from lookout_stack.deploy.targets.reload import (
+    RELOAD_TIMEOUT,
+    api_base,
+    post_reload,
+    reload_or_restore,
+)
 from lookout_stack.deploy.targets.textdiff import dump_yaml, unified
 
 __all__ = ["AlertmanagerApiTarget", "AlertmanagerFileTarget", "fingerprint", "resolve_references"]
@@ -158,8 +168,39 @@ class AlertmanagerFileTarget:
         self._folder = OwnedDirectory(section.path.parent, self.name)
 
     def plan(self) -> list[Change]:
-        """Return the writes (and deletes of templates the render dropped) for the folder."""
-        return self._folder.plan(self._desired, self._describe)
+        """Return the writes (and template deletes), or a reload if only Alertmanager is behind."""
+        changes = self._folder.plan(self._desired, self._describe)
+        url = self._section.reload_url
+        if changes or url is None:
+            return changes
+        try:
+            running = self._running(api_base(str(url)))
+        except DeployError:
+            return []  # cannot be asked: the files alone are compared, as before
+        expected = fingerprint(yaml.safe_load(self._config))
+        if running == expected:
+            return []
+        return [
+            Change(
+                target=self.name,
+                kind="update",
+                object="reload alertmanager (running configuration differs from the file)",
+                diff=unified(_described(running), _described(expected), "running-configuration"),
+                apply=lambda: self._reload(str(url)),
+            )
+        ]
+
+    def _reload(self, url: str) -> None:
+        """Reload Alertmanager so it runs the file already in place, then confirm it does."""
+        error = post_reload(url)
+        if error is not None:
+            msg = (
+                f"{self.name}: {self._section.path} is the rendered configuration but"
+                f" Alertmanager runs another, and reloading failed: {error}. Check the file"
+                " with `amtool check-config` and that Alertmanager runs at reload_url."
+            )
+            raise DeployError(msg)
+        self._confirm(api_base(url))
 
     def _describe(self, relative: str) -> str:
         if relative == self._section.path.name:
@@ -172,19 +213,33 @@ class AlertmanagerFileTarget:
         if reload_or_restore(self._folder, url, self.name, "`amtool check-config`"):
             self._confirm(api_base(str(url)))
 
-    def _confirm(self, base: str) -> None:
+    def _running(self, base: str) -> tuple[str, tuple[str, ...], int]:
+        """Return the fingerprint of the configuration Alertmanager runs (GET /api/v2/status)."""
         try:
             response = httpx.get(f"{base}/api/v2/status", timeout=RELOAD_TIMEOUT)
             response.raise_for_status()
-            running = yaml.safe_load(response.json()["config"]["original"])
+            return fingerprint(yaml.safe_load(response.json()["config"]["original"]))
         except (httpx.HTTPError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
-            msg = f"{self.name}: GET /api/v2/status after the reload failed: {error}"
-            raise DeployError(msg) from None
+            raise DeployError(f"{self.name}: GET /api/v2/status failed: {error}") from None
+
+    def _confirm(self, base: str) -> None:
+        try:
+            running = self._running(base)
+        except DeployError as error:
+            raise DeployError(f"{error} (after the reload)") from None
         expected = fingerprint(yaml.safe_load(self._config))
-        if fingerprint(running) != expected:
+        if running != expected:
             msg = (
                 f"{self.name}: the reload succeeded but /api/v2/status shows another configuration"
-                f" (root receiver, receivers, inhibit rules: {fingerprint(running)}, expected"
+                f" (root receiver, receivers, inhibit rules: {running}, expected"
                 f" {expected}): does Alertmanager read {self._section.path}?"
             )
             raise DeployError(msg)
+
+
+def _described(print_: tuple[str, tuple[str, ...], int]) -> str:
+    """Return a fingerprint as YAML lines for a diff."""
+    root, receivers, inhibit = print_
+    return dump_yaml(
+        {"root_receiver": root, "receivers": list(receivers), "inhibit_rules": inhibit}
+    )
